@@ -1,0 +1,49 @@
+//! One component per stage challenge, in `stages/<stage>.rs`, all of the same shape:
+//! `#[component] fn XStage(challenge: XChallenge, stage: StageCx) -> impl IntoView`, whose root
+//! element carries `data-component="<component name>"`. [`render`] picks the component for a
+//! challenge; components this client cannot show yet get [`UnsupportedStage`].
+
+mod access_denied;
+mod flow_error;
+mod identification;
+mod password;
+mod redirect;
+mod unsupported;
+mod user_login;
+
+use leptos::prelude::*;
+
+pub use access_denied::AccessDeniedStage;
+pub use flow_error::FlowErrorStage;
+pub use identification::IdentificationStage;
+pub use password::PasswordStage;
+pub use redirect::RedirectStage;
+pub use unsupported::UnsupportedStage;
+pub use user_login::UserLoginStage;
+
+use super::flow::FlowState;
+use super::form::StageCx;
+use crate::protocol::{Challenge, ChallengeKind};
+
+/// The view of one challenge.
+pub fn render(challenge: Challenge, flow: FlowState) -> AnyView {
+    let component = challenge.component();
+    let stage = StageCx {
+        flow,
+        errors: challenge.response_errors.unwrap_or_default(),
+        flow_info: challenge.flow_info,
+    };
+    match challenge.kind {
+        ChallengeKind::Identification(c) => {
+            view! { <IdentificationStage challenge=c stage/> }.into_any()
+        }
+        ChallengeKind::Password(c) => view! { <PasswordStage challenge=c stage/> }.into_any(),
+        ChallengeKind::AccessDenied(c) => {
+            view! { <AccessDeniedStage challenge=c stage/> }.into_any()
+        }
+        ChallengeKind::FlowError(c) => view! { <FlowErrorStage challenge=c stage/> }.into_any(),
+        ChallengeKind::UserLogin(c) => view! { <UserLoginStage challenge=c stage/> }.into_any(),
+        ChallengeKind::Redirect(c) => view! { <RedirectStage challenge=c stage/> }.into_any(),
+        _ => view! { <UnsupportedStage component stage/> }.into_any(),
+    }
+}

@@ -1,0 +1,4 @@
+//! Credentials: password hashing and API tokens.
+
+pub mod password;
+pub mod tokens;

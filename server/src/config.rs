@@ -1,0 +1,73 @@
+//! Configuration from the environment. Names mirror authentik's (`KEYFLOW_` for `AUTHENTIK_`);
+//! every setting has a default so that a bare start works on SQLite.
+
+use clap::Args;
+
+/// Environment and flags read by `keyflow serve`.
+#[derive(Clone, Debug, Args)]
+pub struct Config {
+    /// Database URL: `sqlite://path?mode=rwc` (default, file created if missing) or
+    /// `postgres://user@host:5432/db`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/keyflow.db?mode=rwc"
+    )]
+    pub database_url: String,
+
+    /// Address to listen on (Leptos' own variable).
+    #[arg(long, env = "LEPTOS_SITE_ADDR")]
+    pub site_addr: Option<String>,
+
+    /// Leptos runtime settings file (site root, package dir, …).
+    #[arg(long, env = "KEYFLOW_LEPTOS_CONFIG", default_value = "Leptos.toml")]
+    pub leptos_config: String,
+
+    /// Secret key for signing; generated and stored in the database on first start if unset.
+    #[arg(long, env = "KEYFLOW_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Password of the `akadmin` superuser created on first start (no akadmin without it).
+    #[arg(long, env = "KEYFLOW_BOOTSTRAP_PASSWORD", hide_env_values = true)]
+    pub bootstrap_password: Option<String>,
+
+    /// Email of the bootstrap superuser.
+    #[arg(
+        long,
+        env = "KEYFLOW_BOOTSTRAP_EMAIL",
+        default_value = "akadmin@localhost"
+    )]
+    pub bootstrap_email: String,
+
+    /// An API token (Authorization: Bearer) for akadmin, created on first start.
+    #[arg(long, env = "KEYFLOW_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub bootstrap_token: Option<String>,
+
+    /// Log filter, e.g. `info`, `debug`, `keyflow=debug,tower_http=info`.
+    #[arg(long, env = "KEYFLOW_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Largest request body accepted, in bytes (larger ones get 413).
+    #[arg(long, env = "KEYFLOW_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Mark cookies `Secure` (set when keyflow is served over HTTPS).
+    #[arg(long, env = "KEYFLOW_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+}
+
+impl Config {
+    /// Ensures the directory of a SQLite file exists, so the default works on a fresh checkout.
+    pub fn prepare_sqlite_dir(&self) -> std::io::Result<()> {
+        if let Some(rest) = self.database_url.strip_prefix("sqlite://") {
+            let path = rest.split('?').next().unwrap_or_default();
+            if let Some(parent) = std::path::Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! The plan context: what stages learn and pass on (pending user, prompt data, auth method…).
+//! Keys carry authentik's names so policies and blueprints written for authentik read the same.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The user a flow is working on. `pk == None` is an unsaved user: the stand-in that
+/// identification uses for unknown identifiers (`pretend_user_exists`), so later stages behave
+/// the same whether or not the account exists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingUser {
+    pub pk: Option<i32>,
+    pub username: String,
+    pub email: String,
+    /// Set once a stage authenticated this user (password on the identification page, passkey):
+    /// authentik's default flow skips the password stage when a backend is attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlowContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_user: Option<PendingUser>,
+    /// What the person typed, shown instead of the matched username when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_user_identifier: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub prompt_data: Map<String, Value>,
+    /// Final redirect target set by keyflow itself or by policies (may be absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub auth_method_args: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_backend: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_message: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub is_sso: bool,
+    /// Stage-private keys (`goauthentik.io/stages/...`) and anything policies set.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl FlowContext {
+    pub fn get_extra<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.extra
+            .get(key)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    pub fn set_extra<T: Serialize>(&mut self, key: &str, value: T) {
+        if let Ok(value) = serde_json::to_value(value) {
+            self.extra.insert(key.to_owned(), value);
+        }
+    }
+
+    pub fn remove_extra(&mut self, key: &str) {
+        self.extra.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn context_serialises_with_authentik_key_names() {
+        let mut context = FlowContext {
+            pending_user: Some(PendingUser {
+                pk: Some(1),
+                username: "akadmin".into(),
+                email: "a@b.c".into(),
+                backend: None,
+            }),
+            auth_method: Some("password".into()),
+            ..Default::default()
+        };
+        context.set_extra("goauthentik.io/stages/password/failed_attempts", 2);
+        let value = serde_json::to_value(&context).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "pending_user": {"pk": 1, "username": "akadmin", "email": "a@b.c"},
+                "auth_method": "password",
+                "goauthentik.io/stages/password/failed_attempts": 2
+            })
+        );
+        let back: FlowContext = serde_json::from_value(value).unwrap();
+        assert_eq!(back, context);
+    }
+}

@@ -1,0 +1,24 @@
+use thiserror::Error;
+
+/// Failures of the engine itself (not of a person's input: that is a stage outcome).
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error("flow not found")]
+    FlowNotFound,
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("stored data is invalid: {0}")]
+    CorruptData(String),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    #[error("the flow kept restarting without reaching a challenge")]
+    RestartLoop,
+}
+
+impl From<serde_json::Error> for EngineError {
+    fn from(error: serde_json::Error) -> Self {
+        EngineError::CorruptData(error.to_string())
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;

@@ -1,0 +1,61 @@
+//! The flow engine: planner, executor, stage trait and policy engine. Plain Rust over the store;
+//! it knows nothing about HTTP or Leptos (the web layer translates requests into
+//! [`executor::FlowRequest`] and challenges into responses).
+
+pub mod context;
+mod error;
+pub mod executor;
+pub mod fields;
+pub mod plan;
+pub mod plan_store;
+pub mod planner;
+pub mod policy;
+pub mod request;
+pub mod stage;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use sea_orm::DatabaseConnection;
+
+pub use error::{EngineError, EngineResult};
+
+use crate::auth::password::PasswordHasher;
+
+/// Install-wide engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// Shown as issuer / relying-party name (authentik's "brand title").
+    pub brand_title: String,
+    pub default_avatar: String,
+    pub default_background: String,
+    /// How long an idle flow plan is kept.
+    pub plan_ttl: Duration,
+    /// Lifetime of anonymous sessions (flows in progress).
+    pub anonymous_session_ttl: Duration,
+    /// Server-side lifetime of sessions whose cookie ends with the browser.
+    pub browser_session_ttl: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            brand_title: "keyflow".into(),
+            default_avatar: "/static/user_default.svg".into(),
+            default_background: "/static/flow_background.svg".into(),
+            plan_ttl: Duration::minutes(30),
+            anonymous_session_ttl: Duration::days(1),
+            browser_session_ttl: Duration::days(1),
+        }
+    }
+}
+
+/// What stages and the executor need, shared across requests.
+#[derive(Clone)]
+pub struct EngineServices {
+    pub db: DatabaseConnection,
+    pub settings: Arc<EngineSettings>,
+    pub passwords: PasswordHasher,
+}

@@ -1,0 +1,96 @@
+//! The one shape every stage has. A stage is asked for its challenge when it becomes current
+//! and is handed the person's response; it answers with a [`StageOutcome`]. Silent stages
+//! (login, logout, deny, user write, …) decide at once, on GET and POST alike.
+//!
+//! ```text
+//!            challenge()                      respond(body)
+//! current ─────────────▶ Show(challenge) ──▶ Invalid(challenge, errors)  → retry / restart
+//!    │                                   ├─▶ Passed                      → next stage
+//!    └── silent ──▶ Passed | Denied      └─▶ Denied(message)             → access denied
+//! ```
+
+use app::protocol::{ChallengeKind, PendingUserInfo, ResponseErrors};
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{
+    context::FlowContext,
+    plan::PlannedStage,
+    request::{FlowQuery, RequestInfo},
+    EngineResult, EngineServices,
+};
+use crate::sessions::ActiveSession;
+use crate::store::{flow, user};
+
+/// What a stage decided.
+#[derive(Debug)]
+pub enum StageOutcome {
+    /// Show this challenge (first render, or a step that needs more input).
+    Show(ChallengeKind),
+    /// The response was rejected: show this freshly generated challenge with these errors.
+    /// The binding's `invalid_response_action` decides between retry and restart.
+    Invalid(ChallengeKind, ResponseErrors),
+    /// The stage is done; the flow moves on.
+    Passed,
+    /// The flow ends with "access denied" (`None`: "Unknown error").
+    Denied(Option<String>),
+}
+
+impl StageOutcome {
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self::Denied(Some(message.into()))
+    }
+}
+
+#[async_trait::async_trait]
+pub trait Stage: Send + Sync {
+    /// Called when the stage becomes current (a GET, or right after the previous stage passed).
+    async fn challenge(&self, cx: &mut StageCx<'_>) -> EngineResult<StageOutcome>;
+
+    /// Called with the body a person POSTed while this stage was current. Silent stages act
+    /// exactly as on GET, which is the default.
+    async fn respond(&self, cx: &mut StageCx<'_>, _response: &Value) -> EngineResult<StageOutcome> {
+        self.challenge(cx).await
+    }
+}
+
+/// Everything a stage may look at or change while it runs.
+pub struct StageCx<'a> {
+    pub services: &'a EngineServices,
+    pub flow: &'a flow::Model,
+    /// This stage's row id and name (names appear in events and errors).
+    pub stage_id: Uuid,
+    pub stage_name: &'a str,
+    pub planned: &'a PlannedStage,
+    pub context: &'a mut FlowContext,
+    pub query: &'a FlowQuery,
+    pub request: &'a RequestInfo,
+    /// The browser session; login and logout stages change it.
+    pub session: &'a mut ActiveSession,
+    pub now: DateTime<Utc>,
+    /// Stages to run right after this one (authenticator validation's "configure").
+    pub insert_next: Vec<PlannedStage>,
+}
+
+impl StageCx<'_> {
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.services.db
+    }
+
+    /// The user this flow is about: the pending user, or else the signed-in user.
+    pub async fn pending_or_session_user(&self) -> EngineResult<Option<user::Model>> {
+        use sea_orm::EntityTrait;
+        match self.context.pending_user.as_ref().and_then(|u| u.pk) {
+            Some(pk) => Ok(user::Entity::find_by_id(pk).one(self.db()).await?),
+            None if self.context.pending_user.is_some() => Ok(None),
+            None => Ok(self.session.user.clone()),
+        }
+    }
+
+    /// `pending_user` / `pending_user_avatar` for "with user info" challenges.
+    pub fn pending_user_info(&self) -> PendingUserInfo {
+        super::executor::pending_user_info(self.context, self.session, &self.services.settings)
+    }
+}

@@ -1,0 +1,97 @@
+//! The web layer: axum routes that translate HTTP into engine calls and back. Everything here
+//! is thin; the decisions live in `engine` and `stages`.
+
+pub mod admin;
+pub mod errors;
+pub mod executor;
+pub mod health;
+pub mod pages;
+pub mod session;
+pub mod users;
+
+use axum::{
+    extract::{DefaultBodyLimit, FromRef},
+    http::{header, HeaderValue},
+    routing::{get, post},
+    Router,
+};
+use leptos::prelude::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::{set_header::SetResponseHeaderLayer, trace::TraceLayer};
+
+use crate::engine::EngineServices;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: EngineServices,
+    pub leptos_options: LeptosOptions,
+    pub secure_cookies: bool,
+    pub max_body_bytes: usize,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// The whole application: API, pages, static files. Built in one place so tests drive exactly
+/// what production serves.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(app::App);
+    let shell_options = state.leptos_options.clone();
+    let api = Router::new()
+        .route(
+            "/api/v3/flows/executor/{slug}/",
+            get(executor::get).post(executor::post),
+        )
+        .route("/api/v3/core/users/me/", get(users::me))
+        .route("/api/v3/core/users/", get(users::list).post(users::create))
+        .route(
+            "/api/v3/core/users/{pk}/",
+            get(users::retrieve).delete(users::destroy),
+        )
+        .route(
+            "/api/v3/core/users/{pk}/set_password/",
+            post(users::set_password),
+        )
+        .route("/-/health/live/", get(health::live))
+        .route("/-/health/ready/", get(health::ready))
+        .route(
+            "/flows/-/default/authentication/",
+            get(pages::default_authentication),
+        )
+        .route(
+            "/flows/-/default/invalidation/",
+            get(pages::default_invalidation),
+        )
+        .route("/flows/-/cancel/", get(pages::cancel))
+        .route("/if/flow/{slug}/", post(pages::flow_form_post));
+    api.leptos_routes_with_context(
+        &state,
+        routes,
+        pages::provide_render_context(&state),
+        move || app::shell(shell_options.clone()),
+    )
+    .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+        app::shell,
+    ))
+    .layer(DefaultBodyLimit::max(state.max_body_bytes))
+    // Log method and path only: query strings can carry flow tokens and invitation codes.
+    .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+        tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+    }))
+    .layer(SetResponseHeaderLayer::overriding(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    ))
+    .layer(SetResponseHeaderLayer::overriding(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    ))
+    .with_state(state)
+}

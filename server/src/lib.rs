@@ -1,0 +1,24 @@
+//! keyflow: an identity flow engine that speaks authentik's flow executor protocol.
+//!
+//! - [`engine`]: planner, executor, the `Stage` trait and the policy engine (no HTTP inside);
+//! - [`stages`]: one module per stage kind;
+//! - [`store`]: sea-orm entities and migrations (SQLite by default, PostgreSQL for scale-out);
+//! - [`http`]: the axum routes, the only place HTTP exists.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod duration;
+pub mod engine;
+pub mod events;
+pub mod flows;
+pub mod housekeeping;
+pub mod http;
+pub mod policies;
+pub mod reputation;
+pub mod server;
+pub mod sessions;
+pub mod stages;
+pub mod store;
+pub mod users;

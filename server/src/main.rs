@@ -1,0 +1,43 @@
+//! The `keyflow` command.
+
+use clap::{Parser, Subcommand};
+use keyflow::config::Config;
+use tracing_subscriber::EnvFilter;
+
+/// keyflow — an identity flow engine (authentik-compatible flow executor).
+///
+/// Environment: DATABASE_URL, LEPTOS_SITE_ADDR, KEYFLOW_SECRET_KEY, KEYFLOW_BOOTSTRAP_PASSWORD,
+/// KEYFLOW_BOOTSTRAP_EMAIL, KEYFLOW_BOOTSTRAP_TOKEN, KEYFLOW_LOG_LEVEL (see `keyflow serve --help`).
+#[derive(Parser)]
+#[command(name = "keyflow", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter =
+        EnvFilter::try_new(&cli.config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => keyflow::server::serve(cli.config).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "keyflow stopped");
+            eprintln!("keyflow: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Identification: asks who someone is (username, email or UPN) and, when a password stage is
+//! attached, their password on the same page. Unknown identifiers can "pass" with a stand-in user
+//! (`pretend_user_exists`) so that the flow does not reveal which accounts exist.
+
+use app::protocol::{ChallengeKind, IdentificationChallenge, ResponseErrors, NON_FIELD_ERRORS};
+use sea_orm::EntityTrait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::password::{authenticate, record_failure, PasswordStage};
+use super::StageConfig;
+use crate::engine::{
+    context::PendingUser,
+    fields::ResponseFields,
+    stage::{Stage, StageCx, StageOutcome},
+    EngineResult,
+};
+use crate::flows::{parse_stored, FlowDesignation};
+use crate::store::{flow, stage, user};
+use crate::users::{find_by_identifier, UserField};
+
+pub const FAILED_TO_AUTHENTICATE: &str = "Failed to authenticate.";
+pub const NO_IDENTIFICATION_DATA: &str = "No identification data provided.";
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdentificationStage {
+    #[serde(default)]
+    pub user_fields: Vec<UserField>,
+    /// A password stage whose password is asked on the same page.
+    #[serde(default)]
+    pub password_stage: Option<Uuid>,
+    #[serde(default = "yes")]
+    pub case_insensitive_matching: bool,
+    #[serde(default = "yes")]
+    pub show_matched_user: bool,
+    #[serde(default = "yes")]
+    pub pretend_user_exists: bool,
+    #[serde(default)]
+    pub enable_remember_me: bool,
+    #[serde(default)]
+    pub enrollment_flow: Option<Uuid>,
+    #[serde(default)]
+    pub recovery_flow: Option<Uuid>,
+    #[serde(default)]
+    pub passwordless_flow: Option<Uuid>,
+}
+
+impl Default for IdentificationStage {
+    fn default() -> Self {
+        Self {
+            user_fields: vec![UserField::Email, UserField::Username],
+            password_stage: None,
+            case_insensitive_matching: true,
+            show_matched_user: true,
+            pretend_user_exists: true,
+            enable_remember_me: false,
+            enrollment_flow: None,
+            recovery_flow: None,
+            passwordless_flow: None,
+        }
+    }
+}
+
+impl IdentificationStage {
+    async fn password_stage(&self, cx: &StageCx<'_>) -> EngineResult<Option<PasswordStage>> {
+        let Some(id) = self.password_stage else {
+            return Ok(None);
+        };
+        let Some(row) = stage::Entity::find_by_id(id).one(cx.db()).await? else {
+            return Ok(None);
+        };
+        Ok(match StageConfig::from_row(&row)? {
+            StageConfig::Password(password) => Some(password),
+            _ => None,
+        })
+    }
+
+    async fn flow_link(&self, cx: &StageCx<'_>, id: Option<Uuid>) -> EngineResult<Option<String>> {
+        let Some(id) = id else { return Ok(None) };
+        let linked = flow::Entity::find_by_id(id).one(cx.db()).await?;
+        Ok(linked.map(|f| app::protocol::flow_page_url(&f.slug, &cx.query.raw)))
+    }
+
+    async fn challenge_kind(&self, cx: &StageCx<'_>) -> EngineResult<ChallengeKind> {
+        let password = self.password_stage(cx).await?;
+        let designation: FlowDesignation =
+            parse_stored(&cx.flow.designation).unwrap_or(FlowDesignation::Authentication);
+        let fields = self.user_fields.iter().map(crate::flows::stored).collect();
+        Ok(ChallengeKind::Identification(IdentificationChallenge {
+            user_fields: Some(fields),
+            password_fields: password.is_some(),
+            allow_show_password: password.as_ref().is_some_and(|p| p.allow_show_password),
+            flow_designation: designation,
+            captcha_stage: None,
+            primary_action: if designation == FlowDesignation::Authentication {
+                "Log in"
+            } else {
+                "Continue"
+            }
+            .into(),
+            enroll_url: self.flow_link(cx, self.enrollment_flow).await?,
+            recovery_url: self.flow_link(cx, self.recovery_flow).await?,
+            passwordless_url: self.flow_link(cx, self.passwordless_flow).await?,
+            application_pre: None,
+            sources: vec![],
+            show_source_labels: false,
+            enable_remember_me: self.enable_remember_me,
+            passkey_challenge: None,
+            pending_user_identifier: cx.context.pending_user_identifier.clone(),
+        }))
+    }
+
+    async fn invalid(
+        &self,
+        cx: &StageCx<'_>,
+        errors: ResponseErrors,
+    ) -> EngineResult<StageOutcome> {
+        Ok(StageOutcome::Invalid(
+            self.challenge_kind(cx).await?,
+            errors,
+        ))
+    }
+
+    /// Looks the identifier up and makes the match (or a stand-in) the pending user.
+    async fn identify(&self, cx: &mut StageCx<'_>, uid: &str) -> EngineResult<Option<user::Model>> {
+        let found = find_by_identifier(
+            cx.db(),
+            &self.user_fields,
+            uid,
+            self.case_insensitive_matching,
+        )
+        .await?;
+        let pending = match &found {
+            Some(user) => PendingUser {
+                pk: Some(user.id),
+                username: user.username.clone(),
+                email: user.email.clone(),
+                backend: None,
+            },
+            // An unsaved stand-in, so later stages behave as for a real account.
+            None => PendingUser {
+                pk: None,
+                username: uid.to_owned(),
+                email: uid.to_owned(),
+                backend: None,
+            },
+        };
+        cx.context.pending_user = Some(pending);
+        if !self.show_matched_user {
+            cx.context.pending_user_identifier = Some(uid.to_owned());
+        }
+        Ok(found)
+    }
+}
+
+#[async_trait::async_trait]
+impl Stage for IdentificationStage {
+    async fn challenge(&self, cx: &mut StageCx<'_>) -> EngineResult<StageOutcome> {
+        // A known identifier (login hint, "not you?" prefill) skips the form when nothing else
+        // would be asked on it.
+        if let (Some(uid), None) = (
+            cx.context.pending_user_identifier.clone(),
+            self.password_stage,
+        ) {
+            match self.identify(cx, &uid).await? {
+                Some(_) => return Ok(StageOutcome::Passed),
+                None if self.pretend_user_exists => return Ok(StageOutcome::Passed),
+                None => {
+                    cx.context.pending_user = None;
+                    cx.context.pending_user_identifier = None;
+                }
+            }
+        }
+        Ok(StageOutcome::Show(self.challenge_kind(cx).await?))
+    }
+
+    async fn respond(&self, cx: &mut StageCx<'_>, response: &Value) -> EngineResult<StageOutcome> {
+        let mut fields = ResponseFields::new(response);
+        let uid = match response.get("uid_field") {
+            None => fields.required_string("uid_field"),
+            Some(_) => fields.optional_string("uid_field"),
+        };
+        let password = fields.optional_string("password");
+        if let Err(errors) = fields.finish() {
+            return self.invalid(cx, errors).await;
+        }
+        let Some(uid) = uid.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
+            return self
+                .invalid(
+                    cx,
+                    ResponseErrors::single(NON_FIELD_ERRORS, NO_IDENTIFICATION_DATA, "invalid"),
+                )
+                .await;
+        };
+        let password_stage = self.password_stage(cx).await?;
+        let failed = ResponseErrors::single(NON_FIELD_ERRORS, FAILED_TO_AUTHENTICATE, "invalid");
+
+        let user = match self.identify(cx, &uid).await? {
+            Some(user) => user,
+            None => {
+                // Spend the time a real password check would take, then fail or pretend.
+                let _ = cx
+                    .services
+                    .passwords
+                    .verify(password.unwrap_or_default(), None)
+                    .await?;
+                crate::reputation::adjust(cx.db(), &uid, &cx.request.client_ip, -1, cx.now).await?;
+                if self.pretend_user_exists && password_stage.is_none() {
+                    return Ok(StageOutcome::Passed);
+                }
+                return self.invalid(cx, failed).await;
+            }
+        };
+
+        if let Some(password_stage) = password_stage {
+            let password = password.unwrap_or_default();
+            match authenticate(cx, Some(&user), &password, &password_stage.backends).await? {
+                Some(ok) => {
+                    if let Some(pending) = cx.context.pending_user.as_mut() {
+                        pending.backend = Some(ok.backend.to_owned());
+                    }
+                    if cx.context.auth_method.is_none() {
+                        cx.context.auth_method = Some(ok.auth_method.to_owned());
+                    }
+                }
+                None => {
+                    record_failure(cx, &uid).await?;
+                    return self.invalid(cx, failed).await;
+                }
+            }
+        }
+        Ok(StageOutcome::Passed)
+    }
+}

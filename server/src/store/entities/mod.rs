@@ -1,0 +1,16 @@
+//! sea-orm entities, one module per table. Schema changes go into a new migration.
+
+pub mod event;
+pub mod flow;
+pub mod flow_plan;
+pub mod flow_stage_binding;
+pub mod group;
+pub mod group_member;
+pub mod policy;
+pub mod policy_binding;
+pub mod reputation;
+pub mod session;
+pub mod setting;
+pub mod stage;
+pub mod token;
+pub mod user;

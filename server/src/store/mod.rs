@@ -1,0 +1,29 @@
+//! Persistence: sea-orm entities, migrations and the connection. SQLite is the embedded default
+//! (a file, created on start-up); PostgreSQL is the scale-out path. Both run the same migrations.
+
+pub mod entities;
+pub mod migrations;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+
+pub use entities::*;
+
+/// Connects and brings the schema up to date.
+pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        // One writer at a time on SQLite; a small pool avoids "database is locked" storms.
+        options.max_connections(4);
+    }
+    let db = Database::connect(options).await?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+        use sea_orm::ConnectionTrait;
+        db.execute_unprepared("PRAGMA foreign_keys = ON").await?;
+        db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
+        db.execute_unprepared("PRAGMA busy_timeout = 5000").await?;
+    }
+    migrations::Migrator::up(&db, None).await?;
+    Ok(db)
+}
