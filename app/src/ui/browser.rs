@@ -13,6 +13,9 @@ use super::links::safe_href;
 use crate::protocol::{executor_url, Challenge};
 
 /// `GET` the current challenge (client-side navigation to another flow).
+// A workspace-wide `cargo clippy` turns `ssr` and `hydrate` on together; then the server-side
+// resource is compiled instead of the one that calls this.
+#[cfg_attr(feature = "ssr", allow(dead_code))]
 pub async fn get_challenge(slug: &str, query: &str) -> Result<Challenge, String> {
     let response = Request::get(&executor_url(slug, query))
         .header("Accept", "application/json")
