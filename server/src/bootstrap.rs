@@ -1,5 +1,7 @@
-//! First start: the install secret, the default flows and (when asked for) the `akadmin`
-//! superuser with an API token. Every step checks before it creates, so restarts change nothing.
+//! First start: the install secret and (when asked for) the `akadmin` superuser with an API
+//! token. Every step checks before it creates, so restarts change nothing. The default flows are
+//! embedded blueprints (`crate::blueprints::embedded`); the helpers below build flows in code
+//! (tests use them).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
@@ -11,10 +13,7 @@ use crate::flows::{
     stored, AuthenticationRequirement, DeniedAction, FlowDesignation, FlowLayout,
     InvalidResponseAction, PolicyEngineMode,
 };
-use crate::stages::{
-    identification::IdentificationStage, password::PasswordStage, user_login::UserLoginStage,
-    user_logout::UserLogoutStage, StageConfig,
-};
+use crate::stages::StageConfig;
 use crate::store::{flow, flow_stage_binding, setting, stage, user};
 use crate::users;
 
@@ -129,67 +128,6 @@ pub async fn bind(
     .insert(db)
     .await?;
     Ok(row.id)
-}
-
-/// The default authentication flow (identification → password → login) and the default
-/// invalidation flow (logout), shaped like authentik's default blueprints. The MFA validation
-/// binding arrives with the MFA stages (issue #4).
-pub async fn default_flows(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
-    let (flow_id, created) = ensure_flow(
-        db,
-        FlowSpec {
-            slug: DEFAULT_AUTHENTICATION_FLOW,
-            name: "Welcome to keyflow!",
-            title: "Welcome to keyflow!",
-            designation: FlowDesignation::Authentication,
-            authentication: AuthenticationRequirement::None,
-        },
-    )
-    .await?;
-    if created {
-        let identification = ensure_stage(
-            db,
-            "default-authentication-identification",
-            &StageConfig::Identification(IdentificationStage::default()),
-        )
-        .await?;
-        let password = ensure_stage(
-            db,
-            "default-authentication-password",
-            &StageConfig::Password(PasswordStage::default()),
-        )
-        .await?;
-        let login = ensure_stage(
-            db,
-            "default-authentication-login",
-            &StageConfig::UserLogin(UserLoginStage::default()),
-        )
-        .await?;
-        bind(db, flow_id, identification, 10, true).await?;
-        bind(db, flow_id, password, 20, true).await?;
-        bind(db, flow_id, login, 100, true).await?;
-    }
-    let (flow_id, created) = ensure_flow(
-        db,
-        FlowSpec {
-            slug: DEFAULT_INVALIDATION_FLOW,
-            name: "Logout",
-            title: "Default Invalidation Flow",
-            designation: FlowDesignation::Invalidation,
-            authentication: AuthenticationRequirement::None,
-        },
-    )
-    .await?;
-    if created {
-        let logout = ensure_stage(
-            db,
-            "default-invalidation-logout",
-            &StageConfig::UserLogout(UserLogoutStage {}),
-        )
-        .await?;
-        bind(db, flow_id, logout, 0, true).await?;
-    }
-    Ok(())
 }
 
 /// Creates `akadmin` (and its API token) when a bootstrap password is configured and no such

@@ -20,6 +20,7 @@ pub mod action {
     pub const SUSPICIOUS_REQUEST: &str = "suspicious_request";
     pub const CONFIGURATION_ERROR: &str = "configuration_error";
     pub const SYSTEM_EXCEPTION: &str = "system_exception";
+    pub const POLICY_EXECUTION: &str = "policy_execution";
 }
 
 pub struct NewEvent<'a> {

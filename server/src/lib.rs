@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod auth;
+pub mod blueprints;
 pub mod bootstrap;
 pub mod config;
 pub mod duration;
@@ -15,6 +16,7 @@ pub mod events;
 pub mod flows;
 pub mod housekeeping;
 pub mod http;
+pub mod mfa;
 pub mod policies;
 pub mod reputation;
 pub mod server;

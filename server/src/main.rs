@@ -21,6 +21,11 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve,
+    /// Apply or export blueprints (flows as data, in authentik's format).
+    Blueprint {
+        #[command(subcommand)]
+        command: keyflow::blueprints::cli::BlueprintCommand,
+    },
 }
 
 #[tokio::main]
@@ -28,9 +33,21 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let filter =
         EnvFilter::try_new(&cli.config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => keyflow::server::serve(cli.config).await,
+    if matches!(cli.command, Some(Command::Blueprint { .. })) {
+        // Standard output carries the command's result (an exported YAML): logs go elsewhere.
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command.unwrap_or(Command::Serve)
+    {
+        Command::Serve => keyflow::server::serve(cli.config).await.map_err(Into::into),
+        Command::Blueprint { command } => keyflow::blueprints::cli::run(&cli.config, command)
+            .await
+            .map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -20,6 +20,8 @@ pub enum StartupError {
     Database(#[from] sea_orm::DbErr),
     #[error("{0}")]
     Engine(#[from] EngineError),
+    #[error("default blueprints: {0}")]
+    Blueprints(#[from] crate::blueprints::ApplyError),
     #[error("Leptos configuration: {0}")]
     Leptos(String),
     #[error("invalid listen address {0:?}")]
@@ -49,9 +51,10 @@ pub async fn build_state(
 ) -> Result<AppState, StartupError> {
     config.prepare_sqlite_dir()?;
     let db = crate::store::connect_and_migrate(&config.database_url).await?;
-    let _secret = crate::bootstrap::secret_key(&db, config.secret_key.as_deref()).await?;
+    let secret = crate::bootstrap::secret_key(&db, config.secret_key.as_deref()).await?;
     let passwords = PasswordHasher::new()?;
-    crate::bootstrap::default_flows(&db).await?;
+    // The default flows are embedded blueprints, applied when new or changed.
+    crate::blueprints::embedded::apply_defaults(&db, Utc::now()).await?;
     crate::bootstrap::bootstrap_admin(
         &db,
         &passwords,
@@ -63,7 +66,10 @@ pub async fn build_state(
     .await?;
     let services = EngineServices {
         db,
-        settings: Arc::new(EngineSettings::default()),
+        settings: Arc::new(EngineSettings {
+            mfa_keys: crate::mfa::crypto::MfaKeys::derive(&secret),
+            ..EngineSettings::default()
+        }),
         passwords,
     };
     Ok(AppState {

@@ -33,3 +33,29 @@ pub fn response_body<T: Serialize>(component: &str, response: &T) -> Value {
     }
     body
 }
+
+/// `ak-stage-authenticator-totp`: the first code from the newly set-up app.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuthenticatorTotpResponse {
+    pub code: String,
+}
+
+/// `ak-stage-authenticator-static`: nothing but the component (any POST confirms).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuthenticatorStaticResponse {}
+
+/// `ak-stage-authenticator-validate`: one of a device pick, a set-up stage pick, a code, a
+/// WebAuthn assertion or a Duo device.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuthenticatorValidateResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_challenge: Option<super::DeviceChallenge>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_stage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webauthn: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duo: Option<i32>,
+}

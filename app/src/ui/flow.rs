@@ -81,6 +81,25 @@ impl FlowState {
         let _ = (ev, to_response, FormFields::default());
     }
 
+    /// Sends a response that no form produced (a WebAuthn credential from the browser), as
+    /// `submit` does. Ignored while another response is in flight.
+    pub fn respond(&self, body: serde_json::Value) {
+        #[cfg(feature = "hydrate")]
+        {
+            if self.busy.get_untracked() {
+                return;
+            }
+            let this = self.clone();
+            this.busy.set(true);
+            leptos::task::spawn_local(async move {
+                let result = super::browser::post_challenge(&this.slug, &this.query, &body).await;
+                this.apply(result);
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = body;
+    }
+
     #[cfg(feature = "hydrate")]
     fn apply(&self, result: Result<Challenge, String>) {
         use crate::protocol::ChallengeKind;

@@ -156,6 +156,9 @@ fn signed_in(user: CurrentUser) -> impl IntoView {
             </p>
             {(!details.is_empty()).then(|| view! { <p class="muted">{details}</p> })}
             {user.is_superuser.then(|| view! { <p class="badge">"Administrator"</p> })}
+            <a class="button" href="/if/user/" rel="external" data-testid="authenticators-link">
+                "Your authenticators"
+            </a>
             <a class="button" href=LOGOUT_URL rel="external" data-testid="logout-link">
                 "Log out"
             </a>

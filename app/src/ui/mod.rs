@@ -11,6 +11,9 @@ mod home;
 mod links;
 mod pending_user;
 pub mod stages;
+mod user_settings;
+#[cfg(feature = "hydrate")]
+mod webauthn;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
@@ -22,6 +25,7 @@ use leptos_router::{
 pub use flow::{FlowPage, FlowState};
 pub use form::{FormFields, StageCx};
 pub use home::HomePage;
+pub use user_settings::UserSettingsPage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -55,6 +59,7 @@ pub fn App() -> impl IntoView {
                 // before the first byte, so everything works without JavaScript.
                 <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
                 <Route path=path!("/if/flow/:slug/") view=FlowPage ssr=SsrMode::Async/>
+                <Route path=path!("/if/user/") view=UserSettingsPage/>
             </Routes>
         </Router>
     }

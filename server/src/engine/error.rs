@@ -13,6 +13,9 @@ pub enum EngineError {
     Hashing(String),
     #[error("the flow kept restarting without reaching a challenge")]
     RestartLoop,
+    /// A stage kind whose configuration is stored but whose behaviour is not written yet.
+    #[error("stage kind {0} is not implemented yet")]
+    StageNotImplemented(&'static str),
 }
 
 impl From<serde_json::Error> for EngineError {

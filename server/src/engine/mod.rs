@@ -37,6 +37,8 @@ pub struct EngineSettings {
     pub anonymous_session_ttl: Duration,
     /// Server-side lifetime of sessions whose cookie ends with the browser.
     pub browser_session_ttl: Duration,
+    /// Keys for MFA secrets at rest, derived from the install secret (random by default).
+    pub mfa_keys: crate::mfa::crypto::MfaKeys,
 }
 
 impl Default for EngineSettings {
@@ -48,6 +50,7 @@ impl Default for EngineSettings {
             plan_ttl: Duration::minutes(30),
             anonymous_session_ttl: Duration::days(1),
             browser_session_ttl: Duration::days(1),
+            mfa_keys: crate::mfa::crypto::MfaKeys::default(),
         }
     }
 }

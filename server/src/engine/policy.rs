@@ -4,6 +4,7 @@
 //! binding's `failure_result`. No bindings at all means pass.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
@@ -50,7 +51,7 @@ pub fn combine(mode: PolicyEngineMode, results: &[PolicyResult]) -> PolicyResult
 }
 
 /// All groups a user is in, including the groups those inherit from.
-async fn all_group_ids(services: &EngineServices, user_id: i32) -> EngineResult<HashSet<Uuid>> {
+pub async fn all_group_ids(services: &EngineServices, user_id: i32) -> EngineResult<HashSet<Uuid>> {
     let direct: Vec<Uuid> = group_member::Entity::find()
         .filter(group_member::Column::UserId.eq(user_id))
         .all(&services.db)
@@ -92,52 +93,101 @@ pub async fn evaluate_target(
         return Ok(PolicyResult::pass());
     }
 
-    let mut results = Vec::new();
-    let mut static_results = Vec::new();
+    let mut outcomes = Vec::with_capacity(bindings.len());
     let mut groups: Option<HashSet<Uuid>> = None;
     for binding in &bindings {
-        let result = if let Some(policy_id) = binding.policy_id {
+        let outcome = if let Some(policy_id) = binding.policy_id {
             let evaluated = match policy::Entity::find_by_id(policy_id)
                 .one(&services.db)
                 .await?
             {
-                Some(policy) => crate::policies::evaluate(services, &policy, request).await,
+                Some(policy) => {
+                    let timeout = Duration::from_secs(binding.timeout.max(0).unsigned_abs().into());
+                    crate::policies::evaluate(services, &policy, request, timeout).await
+                }
                 None => Err(crate::policies::PolicyError::Missing),
             };
-            let result = evaluated.unwrap_or_else(|error| PolicyResult {
-                passing: binding.failure_result,
-                messages: vec![error.to_string()],
-            });
-            results.push(apply_negate(result, binding.negate));
-            continue;
-        } else if let Some(user_id) = binding.user_id {
-            request.user.is_some_and(|u| u.id == user_id)
-        } else if let Some(group_id) = binding.group_id {
-            match request.user {
-                Some(user) => {
-                    if groups.is_none() {
-                        groups = Some(all_group_ids(services, user.id).await?);
-                    }
-                    groups.as_ref().is_some_and(|g| g.contains(&group_id))
-                }
-                None => false,
+            if let Err(error) = &evaluated {
+                tracing::warn!(binding = %binding.id, %error, "policy failed to evaluate");
+            }
+            BindingOutcome::Policy {
+                result: evaluated.map_err(|e| e.to_string()),
+                negate: binding.negate,
+                failure_result: binding.failure_result,
             }
         } else {
-            // A binding with no policy, group or user cannot pass (the API refuses to create one).
-            false
+            let passing = if let Some(user_id) = binding.user_id {
+                request.user.is_some_and(|u| u.id == user_id)
+            } else if let Some(group_id) = binding.group_id {
+                match request.user {
+                    Some(user) => {
+                        if groups.is_none() {
+                            groups = Some(all_group_ids(services, user.id).await?);
+                        }
+                        groups.as_ref().is_some_and(|g| g.contains(&group_id))
+                    }
+                    None => false,
+                }
+            } else {
+                // A binding with no policy, group or user cannot pass (the API refuses to
+                // create one).
+                false
+            };
+            BindingOutcome::Static {
+                passing,
+                negate: binding.negate,
+            }
         };
-        static_results.push(apply_negate(
-            PolicyResult {
-                passing: result,
+        outcomes.push(outcome);
+    }
+    Ok(combine_outcomes(mode, &outcomes))
+}
+
+/// What one enabled binding produced.
+#[derive(Clone, Debug)]
+pub enum BindingOutcome {
+    /// A user or group binding.
+    Static { passing: bool, negate: bool },
+    /// A policy binding: the policy's result, or the error that stopped it.
+    Policy {
+        result: Result<PolicyResult, String>,
+        negate: bool,
+        failure_result: bool,
+    },
+}
+
+/// authentik's PolicyEngine: static bindings combine (by mode) into one result; each policy
+/// binding adds its own, negated when asked, or, when the policy failed to evaluate, the
+/// binding's `failure_result` with the error as message (not negated: negation applies to what
+/// a policy decided, and an error decided nothing). All of them then combine by mode.
+pub fn combine_outcomes(mode: PolicyEngineMode, outcomes: &[BindingOutcome]) -> PolicyResult {
+    let mut results = Vec::new();
+    let mut static_results = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            BindingOutcome::Static { passing, negate } => static_results.push(PolicyResult {
+                passing: *passing != *negate,
                 messages: vec![],
-            },
-            binding.negate,
-        ));
+            }),
+            BindingOutcome::Policy {
+                result: Ok(result),
+                negate,
+                ..
+            } => results.push(apply_negate(result.clone(), *negate)),
+            BindingOutcome::Policy {
+                result: Err(error),
+                failure_result,
+                ..
+            } => results.push(PolicyResult {
+                passing: *failure_result,
+                messages: vec![error.clone()],
+            }),
+        }
     }
     if !static_results.is_empty() {
         results.push(combine(mode, &static_results));
     }
-    Ok(combine(mode, &results))
+    combine(mode, &results)
 }
 
 fn apply_negate(mut result: PolicyResult, negate: bool) -> PolicyResult {
@@ -180,5 +230,126 @@ mod tests {
         );
         assert!(combined.passing);
         assert_eq!(combined.messages, vec!["false", "false"]);
+    }
+
+    fn policy(result: Result<bool, &str>, negate: bool, failure_result: bool) -> BindingOutcome {
+        BindingOutcome::Policy {
+            result: result
+                .map(|passing| PolicyResult {
+                    passing,
+                    messages: vec![],
+                })
+                .map_err(str::to_owned),
+            negate,
+            failure_result,
+        }
+    }
+
+    /// One policy binding: every combination of mode, negate, evaluation result and
+    /// failure_result.
+    #[test]
+    fn single_policy_binding_table() {
+        use PolicyEngineMode::{All, Any};
+        // (mode, evaluated, negate, failure_result, expected)
+        type Row = (
+            PolicyEngineMode,
+            Result<bool, &'static str>,
+            bool,
+            bool,
+            bool,
+        );
+        let table: &[Row] = &[
+            (Any, Ok(true), false, false, true),
+            (Any, Ok(true), false, true, true),
+            (Any, Ok(true), true, false, false),
+            (Any, Ok(true), true, true, false),
+            (Any, Ok(false), false, false, false),
+            (Any, Ok(false), false, true, false),
+            (Any, Ok(false), true, false, true),
+            (Any, Ok(false), true, true, true),
+            (Any, Err("boom"), false, false, false),
+            (Any, Err("boom"), false, true, true),
+            (Any, Err("boom"), true, false, false),
+            (Any, Err("boom"), true, true, true),
+            (All, Ok(true), false, false, true),
+            (All, Ok(true), false, true, true),
+            (All, Ok(true), true, false, false),
+            (All, Ok(true), true, true, false),
+            (All, Ok(false), false, false, false),
+            (All, Ok(false), false, true, false),
+            (All, Ok(false), true, false, true),
+            (All, Ok(false), true, true, true),
+            (All, Err("boom"), false, false, false),
+            (All, Err("boom"), false, true, true),
+            (All, Err("boom"), true, false, false),
+            (All, Err("boom"), true, true, true),
+        ];
+        for (mode, evaluated, negate, failure_result, expected) in table {
+            let result = combine_outcomes(*mode, &[policy(*evaluated, *negate, *failure_result)]);
+            assert_eq!(
+                result.passing, *expected,
+                "{mode:?} {evaluated:?} negate={negate} failure_result={failure_result}"
+            );
+            let expected_messages: Vec<String> = match evaluated {
+                Err(e) => vec![e.to_string()],
+                Ok(_) => vec![],
+            };
+            assert_eq!(result.messages, expected_messages);
+        }
+    }
+
+    /// A passing and a failing binding, each negated or not, under both modes.
+    #[test]
+    fn two_bindings_table() {
+        use PolicyEngineMode::{All, Any};
+        for mode in [Any, All] {
+            for negate_first in [false, true] {
+                for negate_second in [false, true] {
+                    for first_static in [false, true] {
+                        let first = if first_static {
+                            BindingOutcome::Static {
+                                passing: true,
+                                negate: negate_first,
+                            }
+                        } else {
+                            policy(Ok(true), negate_first, false)
+                        };
+                        let second = policy(Ok(false), negate_second, false);
+                        let passes = [!negate_first, negate_second];
+                        let expected = match mode {
+                            Any => passes.iter().any(|p| *p),
+                            All => passes.iter().all(|p| *p),
+                        };
+                        assert_eq!(
+                            combine_outcomes(mode, &[first, second]).passing,
+                            expected,
+                            "{mode:?} static={first_static} negate=({negate_first}, {negate_second})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn static_bindings_combine_into_one_result_before_the_policies() {
+        let member = BindingOutcome::Static {
+            passing: true,
+            negate: false,
+        };
+        let other = BindingOutcome::Static {
+            passing: false,
+            negate: false,
+        };
+        // all: the static pair fails as a whole even though a policy passes.
+        let outcomes = [
+            member.clone(),
+            other.clone(),
+            policy(Ok(true), false, false),
+        ];
+        assert!(!combine_outcomes(PolicyEngineMode::All, &outcomes).passing);
+        assert!(combine_outcomes(PolicyEngineMode::Any, &outcomes).passing);
+        // No bindings at all pass.
+        assert!(combine_outcomes(PolicyEngineMode::All, &[]).passing);
     }
 }

@@ -2,6 +2,8 @@
 //! is thin; the decisions live in `engine` and `stages`.
 
 pub mod admin;
+pub mod authenticators;
+pub mod blueprints;
 pub mod errors;
 pub mod executor;
 pub mod health;
@@ -54,6 +56,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v3/core/users/{pk}/set_password/",
             post(users::set_password),
+        )
+        .route("/api/v3/authenticators/all/", get(authenticators::list_all))
+        .route(
+            "/api/v3/authenticators/{kind}/{id}/",
+            get(authenticators::retrieve)
+                .patch(authenticators::rename)
+                .put(authenticators::rename)
+                .delete(authenticators::destroy),
+        )
+        .route(
+            "/api/v3/managed/blueprints/apply/",
+            post(blueprints::apply_blueprint),
         )
         .route("/-/health/live/", get(health::live))
         .route("/-/health/ready/", get(health::ready))

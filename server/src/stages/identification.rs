@@ -14,9 +14,10 @@ use crate::engine::{
     context::PendingUser,
     fields::ResponseFields,
     stage::{Stage, StageCx, StageOutcome},
-    EngineResult,
+    EngineError, EngineResult,
 };
 use crate::flows::{parse_stored, FlowDesignation};
+use crate::mfa::webauthn_assertion::{self, AssertionPolicy};
 use crate::store::{flow, stage, user};
 use crate::users::{find_by_identifier, UserField};
 
@@ -48,6 +49,10 @@ pub struct IdentificationStage {
     pub recovery_flow: Option<Uuid>,
     #[serde(default)]
     pub passwordless_flow: Option<Uuid>,
+    /// An authenticator validation stage whose WebAuthn settings allow passkey login (autofill)
+    /// on this form.
+    #[serde(default)]
+    pub webauthn_stage: Option<Uuid>,
 }
 
 impl Default for IdentificationStage {
@@ -62,6 +67,7 @@ impl Default for IdentificationStage {
             enrollment_flow: None,
             recovery_flow: None,
             passwordless_flow: None,
+            webauthn_stage: None,
         }
     }
 }
@@ -86,7 +92,30 @@ impl IdentificationStage {
         Ok(linked.map(|f| app::protocol::flow_page_url(&f.slug, &cx.query.raw)))
     }
 
-    async fn challenge_kind(&self, cx: &StageCx<'_>) -> EngineResult<ChallengeKind> {
+    /// The WebAuthn settings of the linked validation stage, when passkey login is on.
+    async fn passkey_policy(&self, cx: &StageCx<'_>) -> EngineResult<Option<AssertionPolicy>> {
+        let Some(id) = self.webauthn_stage else {
+            return Ok(None);
+        };
+        let Some(row) = stage::Entity::find_by_id(id).one(cx.db()).await? else {
+            return Ok(None);
+        };
+        let policy = AssertionPolicy::from_validate_config(&row.config).map_err(|e| {
+            EngineError::CorruptData(format!("stage {:?} ({}): {e}", row.name, row.kind))
+        })?;
+        Ok(Some(policy))
+    }
+
+    /// Request options for passkey autofill (any discoverable credential), or `None`.
+    async fn passkey_challenge(&self, cx: &mut StageCx<'_>) -> EngineResult<Option<Value>> {
+        match self.passkey_policy(cx).await? {
+            Some(policy) => webauthn_assertion::challenge(cx, &[], &policy),
+            None => Ok(None),
+        }
+    }
+
+    async fn challenge_kind(&self, cx: &mut StageCx<'_>) -> EngineResult<ChallengeKind> {
+        let passkey_challenge = self.passkey_challenge(cx).await?;
         let password = self.password_stage(cx).await?;
         let designation: FlowDesignation =
             parse_stored(&cx.flow.designation).unwrap_or(FlowDesignation::Authentication);
@@ -110,20 +139,45 @@ impl IdentificationStage {
             sources: vec![],
             show_source_labels: false,
             enable_remember_me: self.enable_remember_me,
-            passkey_challenge: None,
+            passkey_challenge,
             pending_user_identifier: cx.context.pending_user_identifier.clone(),
         }))
     }
 
     async fn invalid(
         &self,
-        cx: &StageCx<'_>,
+        cx: &mut StageCx<'_>,
         errors: ResponseErrors,
     ) -> EngineResult<StageOutcome> {
         Ok(StageOutcome::Invalid(
             self.challenge_kind(cx).await?,
             errors,
         ))
+    }
+
+    /// Passkey autofill: a discoverable credential identifies and authenticates at once.
+    async fn passkey_login(
+        &self,
+        cx: &mut StageCx<'_>,
+        passkey: &Value,
+    ) -> EngineResult<StageOutcome> {
+        let Some(policy) = self.passkey_policy(cx).await? else {
+            let errors =
+                ResponseErrors::single("passkey", "Passkey login is not enabled.", "invalid");
+            return self.invalid(cx, errors).await;
+        };
+        match webauthn_assertion::verify(cx, passkey, None, &policy).await? {
+            Ok(device) => {
+                webauthn_assertion::sign_in_passwordless(cx, &device).await?;
+                Ok(StageOutcome::Passed)
+            }
+            Err(refused) => {
+                crate::reputation::adjust(cx.db(), "", &cx.request.client_ip, -1, cx.now).await?;
+                let message = refused.message(&cx.services.settings.brand_title);
+                self.invalid(cx, ResponseErrors::single("passkey", message, "invalid"))
+                    .await
+            }
+        }
     }
 
     /// Looks the identifier up and makes the match (or a stand-in) the pending user.
@@ -163,9 +217,10 @@ impl Stage for IdentificationStage {
     async fn challenge(&self, cx: &mut StageCx<'_>) -> EngineResult<StageOutcome> {
         // A known identifier (login hint, "not you?" prefill) skips the form when nothing else
         // would be asked on it.
-        if let (Some(uid), None) = (
+        if let (Some(uid), None, None) = (
             cx.context.pending_user_identifier.clone(),
             self.password_stage,
+            self.webauthn_stage,
         ) {
             match self.identify(cx, &uid).await? {
                 Some(_) => return Ok(StageOutcome::Passed),
@@ -181,13 +236,19 @@ impl Stage for IdentificationStage {
 
     async fn respond(&self, cx: &mut StageCx<'_>, response: &Value) -> EngineResult<StageOutcome> {
         let mut fields = ResponseFields::new(response);
+        // A passkey identifies the user by itself: no uid_field needed then.
+        let has_passkey = response.get("passkey").is_some_and(|p| !p.is_null());
         let uid = match response.get("uid_field") {
-            None => fields.required_string("uid_field"),
-            Some(_) => fields.optional_string("uid_field"),
+            None if !has_passkey => fields.required_string("uid_field"),
+            _ => fields.optional_string("uid_field"),
         };
         let password = fields.optional_string("password");
+        let passkey = fields.optional_object("passkey").cloned();
         if let Err(errors) = fields.finish() {
             return self.invalid(cx, errors).await;
+        }
+        if let Some(passkey) = passkey {
+            return self.passkey_login(cx, &Value::Object(passkey)).await;
         }
         let Some(uid) = uid.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
             return self

@@ -2,11 +2,28 @@
 //! as JSON in `stages.config`) and its [`Stage`] implementation. Adding a stage kind means one
 //! module here, one variant below and one component in `app::ui::stages`.
 
+pub mod authenticator_static;
+pub mod authenticator_totp;
+pub mod authenticator_validate;
 pub mod deny;
 pub mod identification;
 pub mod password;
 pub mod user_login;
 pub mod user_logout;
+// Configuration only so far: their Stage impls answer "not implemented yet".
+pub mod authenticator_duo;
+pub mod authenticator_email;
+pub mod authenticator_sms;
+pub mod authenticator_webauthn;
+pub mod captcha;
+pub mod consent;
+pub mod email;
+pub mod invitation;
+pub mod not_implemented;
+pub mod prompt;
+pub mod redirect;
+pub mod user_delete;
+pub mod user_write;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +39,21 @@ pub enum StageConfig {
     UserLogin(user_login::UserLoginStage),
     UserLogout(user_logout::UserLogoutStage),
     Deny(deny::DenyStage),
+    Prompt(prompt::PromptStage),
+    UserWrite(user_write::UserWriteStage),
+    UserDelete(user_delete::UserDeleteStage),
+    Invitation(invitation::InvitationStage),
+    Email(email::EmailStage),
+    Captcha(captcha::CaptchaStage),
+    Consent(consent::ConsentStage),
+    Redirect(redirect::RedirectStage),
+    AuthenticatorSms(authenticator_sms::AuthenticatorSmsStage),
+    AuthenticatorDuo(authenticator_duo::AuthenticatorDuoStage),
+    AuthenticatorEmail(authenticator_email::AuthenticatorEmailStage),
+    AuthenticatorWebauthn(authenticator_webauthn::AuthenticatorWebauthnStage),
+    AuthenticatorTotp(authenticator_totp::AuthenticatorTotpStage),
+    AuthenticatorStatic(authenticator_static::AuthenticatorStaticStage),
+    AuthenticatorValidate(authenticator_validate::AuthenticatorValidateStage),
 }
 
 impl StageConfig {
@@ -55,6 +87,21 @@ impl StageConfig {
             Self::UserLogin(s) => s,
             Self::UserLogout(s) => s,
             Self::Deny(s) => s,
+            Self::Prompt(s) => s,
+            Self::UserWrite(s) => s,
+            Self::UserDelete(s) => s,
+            Self::Invitation(s) => s,
+            Self::Email(s) => s,
+            Self::Captcha(s) => s,
+            Self::Consent(s) => s,
+            Self::Redirect(s) => s,
+            Self::AuthenticatorSms(s) => s,
+            Self::AuthenticatorDuo(s) => s,
+            Self::AuthenticatorEmail(s) => s,
+            Self::AuthenticatorWebauthn(s) => s,
+            Self::AuthenticatorTotp(s) => s,
+            Self::AuthenticatorStatic(s) => s,
+            Self::AuthenticatorValidate(s) => s,
         }
     }
 }

@@ -21,6 +21,16 @@ pub fn IdentificationStage(challenge: IdentificationChallenge, stage: StageCx) -
         "text"
     };
     let prefill = challenge.pending_user_identifier.unwrap_or_default();
+    // Passkey autofill: the browser offers saved passkeys in the username field's suggestions.
+    let passkey = challenge
+        .passkey_challenge
+        .filter(|_| !user_fields.is_empty());
+    let uid_autocomplete = if passkey.is_some() {
+        "username webauthn"
+    } else {
+        "username"
+    };
+    offer_passkeys(passkey, stage.flow.clone());
     let asks_uid = !user_fields.is_empty();
     let uid_errors = stage.errors_for("uid_field");
     let password_errors = stage.errors_for("password");
@@ -80,7 +90,7 @@ pub fn IdentificationStage(challenge: IdentificationChallenge, stage: StageCx) -
                                 name="uid_field"
                                 label=label
                                 kind=kind
-                                autocomplete="username"
+                                autocomplete=uid_autocomplete
                                 value=prefill
                                 autofocus=true
                                 errors=uid_errors
@@ -107,6 +117,39 @@ pub fn IdentificationStage(challenge: IdentificationChallenge, stage: StageCx) -
             {(!links.is_empty()).then(|| view! { <ul class="stage-links">{links}</ul> })}
         </div>
     }
+}
+
+/// Waits (in the background) for the person to pick a passkey from the autofill, then posts it
+/// as `passkey`. Browsers without conditional mediation keep the plain form; leaving the stage
+/// aborts the wait.
+fn offer_passkeys(options: Option<Value>, flow: crate::ui::flow::FlowState) {
+    #[cfg(feature = "hydrate")]
+    {
+        use crate::ui::webauthn::{conditional_mediation_available, get_assertion};
+        let Some(options) = options else { return };
+        let Ok(controller) = web_sys::AbortController::new() else {
+            return;
+        };
+        let signal = controller.signal();
+        let controller = send_wrapper::SendWrapper::new(controller);
+        on_cleanup(move || controller.abort());
+        leptos::task::spawn_local(async move {
+            if !conditional_mediation_available().await {
+                return;
+            }
+            // Failures (aborted, no passkey chosen) leave the form as it is.
+            if let Ok(assertion) = get_assertion(&options, Some(&signal)).await {
+                let response = IdentificationResponse {
+                    uid_field: None,
+                    passkey: Some(assertion),
+                    ..Default::default()
+                };
+                flow.respond(response_body(IDENTIFICATION, &response));
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (options, flow);
 }
 
 fn identification_response(fields: &FormFields) -> Value {

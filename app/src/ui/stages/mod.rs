@@ -4,16 +4,26 @@
 //! challenge; components this client cannot show yet get [`UnsupportedStage`].
 
 mod access_denied;
+mod authenticator_static;
+mod authenticator_totp;
+mod authenticator_validate;
+mod authenticator_webauthn;
 mod flow_error;
 mod identification;
+mod otp_code;
 mod password;
 mod redirect;
 mod unsupported;
 mod user_login;
+mod webauthn_prompt;
 
 use leptos::prelude::*;
 
 pub use access_denied::AccessDeniedStage;
+pub use authenticator_static::AuthenticatorStaticStage;
+pub use authenticator_totp::AuthenticatorTotpStage;
+pub use authenticator_validate::AuthenticatorValidateStage;
+pub use authenticator_webauthn::AuthenticatorWebauthnStage;
 pub use flow_error::FlowErrorStage;
 pub use identification::IdentificationStage;
 pub use password::PasswordStage;
@@ -44,6 +54,18 @@ pub fn render(challenge: Challenge, flow: FlowState) -> AnyView {
         ChallengeKind::FlowError(c) => view! { <FlowErrorStage challenge=c stage/> }.into_any(),
         ChallengeKind::UserLogin(c) => view! { <UserLoginStage challenge=c stage/> }.into_any(),
         ChallengeKind::Redirect(c) => view! { <RedirectStage challenge=c stage/> }.into_any(),
+        ChallengeKind::AuthenticatorTotp(c) => {
+            view! { <AuthenticatorTotpStage challenge=c stage/> }.into_any()
+        }
+        ChallengeKind::AuthenticatorStatic(c) => {
+            view! { <AuthenticatorStaticStage challenge=c stage/> }.into_any()
+        }
+        ChallengeKind::AuthenticatorValidate(c) => {
+            view! { <AuthenticatorValidateStage challenge=c stage/> }.into_any()
+        }
+        ChallengeKind::AuthenticatorWebauthn(c) => {
+            view! { <AuthenticatorWebauthnStage challenge=c stage/> }.into_any()
+        }
         _ => view! { <UnsupportedStage component stage/> }.into_any(),
     }
 }

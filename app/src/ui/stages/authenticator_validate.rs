@@ -1,0 +1,204 @@
+//! `ak-stage-authenticator-validate`: the second factor. With several devices a picker lists
+//! them (the server orders them most recently used first, so the default is the device used
+//! last); the chosen device's form follows. With no device but several set-up stages on offer,
+//! the person picks which one to set up.
+
+use leptos::prelude::*;
+use serde_json::Value;
+
+use crate::protocol::{
+    component::AUTHENTICATOR_VALIDATE, response_body, AuthenticatorValidateChallenge,
+    AuthenticatorValidateResponse, DeviceChallenge, SelectableStage, NON_FIELD_ERRORS,
+};
+use crate::ui::form::{FormFields, StageCx, StageForm, SubmitButton};
+use crate::ui::pending_user::PendingUser;
+use crate::ui::stages::otp_code::CodeInput;
+use crate::ui::stages::webauthn_prompt::{Ceremony, WebauthnPrompt};
+
+/// Every field this stage can report errors for (forms after the first list them all, so
+/// errors show once).
+const ALL_FIELDS: &[&str] = &[
+    "code",
+    "selected_stage",
+    "selected_challenge",
+    "webauthn",
+    "duo",
+    NON_FIELD_ERRORS,
+];
+
+#[component]
+pub fn AuthenticatorValidateStage(
+    challenge: AuthenticatorValidateChallenge,
+    stage: StageCx,
+) -> impl IntoView {
+    let flow = stage.flow.clone();
+    let body =
+        if challenge.device_challenges.is_empty() && !challenge.configuration_stages.is_empty() {
+            view! { <StagePicker stages=challenge.configuration_stages stage/> }.into_any()
+        } else {
+            view! { <DeviceValidation devices=challenge.device_challenges stage/> }.into_any()
+        };
+    view! {
+        <div class="stage" data-component=AUTHENTICATOR_VALIDATE>
+            <PendingUser user=challenge.user flow=flow/>
+            {body}
+        </div>
+    }
+}
+
+fn device_label(class: &str) -> &'static str {
+    match class {
+        "totp" => "Authenticator app",
+        "static" => "Recovery code",
+        "webauthn" => "Security key or passkey",
+        "duo" => "Duo push",
+        "sms" => "Text message",
+        "email" => "Email code",
+        _ => "Other method",
+    }
+}
+
+#[component]
+fn DeviceValidation(devices: Vec<DeviceChallenge>, stage: StageCx) -> impl IntoView {
+    let selected = RwSignal::new(0usize);
+    let picker = (devices.len() > 1).then(|| {
+        let buttons = devices
+            .iter()
+            .enumerate()
+            .map(|(index, device)| {
+                let class = device.device_class.clone();
+                view! {
+                    <button
+                        type="button"
+                        class="button device-choice"
+                        data-device-class=class.clone()
+                        aria-pressed=move || if selected.get() == index { "true" } else { "false" }
+                        on:click=move |_| selected.set(index)
+                    >
+                        {device_label(&class)}
+                    </button>
+                }
+            })
+            .collect_view();
+        view! {
+            <fieldset class="device-picker" data-testid="device-picker">
+                <legend>"Choose how to verify"</legend>
+                {buttons}
+            </fieldset>
+        }
+    });
+    let form = move || {
+        let index = selected.get();
+        match devices.get(index) {
+            Some(device) => device_form(device.clone(), stage.clone()),
+            None => view! {
+                <p class="stage-message">"No verification method is available."</p>
+            }
+            .into_any(),
+        }
+    };
+    view! {
+        {picker}
+        {form}
+    }
+}
+
+fn device_form(device: DeviceChallenge, stage: StageCx) -> AnyView {
+    let flow = stage.flow.clone();
+    let errors = stage.errors_for("code");
+    match device.device_class.as_str() {
+        class @ ("totp" | "static" | "sms" | "email") => {
+            let numeric = class != "static";
+            let label = if numeric {
+                "Code from your authenticator"
+            } else {
+                "One of your recovery codes"
+            };
+            view! {
+                <StageForm
+                    stage=stage.clone()
+                    component=AUTHENTICATOR_VALIDATE
+                    fields=&["code"]
+                    to_response=code_response
+                >
+                    <CodeInput label=label numeric errors/>
+                    <SubmitButton label="Continue" flow=flow/>
+                </StageForm>
+            }
+            .into_any()
+        }
+        // `navigator.credentials.get(device.challenge)`, posted as `{"webauthn": assertion}`.
+        "webauthn" => {
+            let ceremony = Ceremony::Authenticate {
+                options: device.challenge,
+                component: AUTHENTICATOR_VALIDATE,
+                field: "webauthn",
+            };
+            let errors = stage.errors_for("webauthn");
+            view! {
+                <WebauthnPrompt
+                    ceremony
+                    flow
+                    message="Use your security key or passkey: follow your browser's prompt."
+                    action="Use security key or passkey"
+                    errors
+                />
+            }
+            .into_any()
+        }
+        _ => view! {
+            <p class="stage-message">"This method cannot be used here. Choose another one."</p>
+        }
+        .into_any(),
+    }
+}
+
+fn code_response(fields: &FormFields) -> Value {
+    let response = AuthenticatorValidateResponse {
+        code: Some(fields.get("code").unwrap_or_default().trim().to_owned()),
+        ..Default::default()
+    };
+    response_body(AUTHENTICATOR_VALIDATE, &response)
+}
+
+#[component]
+fn StagePicker(stages: Vec<SelectableStage>, stage: StageCx) -> impl IntoView {
+    let flow = stage.flow.clone();
+    let forms = stages
+        .into_iter()
+        .enumerate()
+        .map(|(index, option)| {
+            let fields: &'static [&'static str] = if index == 0 {
+                &["selected_stage"]
+            } else {
+                ALL_FIELDS
+            };
+            let flow = flow.clone();
+            view! {
+                <StageForm
+                    stage=stage.clone()
+                    component=AUTHENTICATOR_VALIDATE
+                    fields
+                    to_response=stage_response
+                >
+                    <input type="hidden" name="selected_stage" value=option.pk/>
+                    <SubmitButton label=option.name flow/>
+                </StageForm>
+            }
+        })
+        .collect_view();
+    let errors = stage.errors_for("selected_stage");
+    view! {
+        <p class="stage-message">"Set up a second factor to continue:"</p>
+        <crate::ui::form::FieldErrors field="selected_stage" messages=errors/>
+        <div class="stage-picker" data-testid="stage-picker">{forms}</div>
+    }
+}
+
+fn stage_response(fields: &FormFields) -> Value {
+    let response = AuthenticatorValidateResponse {
+        selected_stage: fields.get("selected_stage"),
+        ..Default::default()
+    };
+    response_body(AUTHENTICATOR_VALIDATE, &response)
+}
