@@ -80,6 +80,10 @@ from authentik_client.api_client import ApiClient  # noqa: E402
 from authentik_client.configuration import Configuration  # noqa: E402
 from authentik_client.models import (  # noqa: E402
     AccessDeniedChallenge,
+    AuthenticatorStaticChallenge,
+    AuthenticatorTOTPChallenge,
+    AuthenticatorValidationChallenge,
+    AuthenticatorWebAuthnChallenge,
     FlowErrorChallenge,
     IdentificationChallenge,
     PaginatedUserList,
@@ -99,6 +103,10 @@ CHALLENGE_MODELS: dict[str, type[BaseModel]] = {
     "ak-stage-flow-error": FlowErrorChallenge,
     "ak-stage-user-login": UserLoginChallenge,
     "xak-flow-redirect": RedirectChallenge,
+    "ak-stage-authenticator-totp": AuthenticatorTOTPChallenge,
+    "ak-stage-authenticator-static": AuthenticatorStaticChallenge,
+    "ak-stage-authenticator-validate": AuthenticatorValidationChallenge,
+    "ak-stage-authenticator-webauthn": AuthenticatorWebAuthnChallenge,
 }
 API_MODELS: dict[str, type[BaseModel]] = {
     "SessionUser": SessionUser,

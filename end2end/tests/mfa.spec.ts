@@ -61,6 +61,10 @@ async function nextCode(page: Page): Promise<string> {
 
 async function logout(page: Page) {
   await page.goto(LOGOUT_URL);
+  // The logout flow ends with a client-side move to the home page: wait for it, or the next
+  // page.goto races it and is interrupted.
+  await expect(page).toHaveURL((url) => url.pathname === "/");
+  await hydrated(page);
   await expect.poll(async () => (await page.request.get(ME_URL)).status(), { timeout: 10_000 }).toBe(403);
 }
 
