@@ -201,7 +201,12 @@ mod tests {
             .arg("--version")
             .output()
         else {
-            // CI installs it (.ci/setup); a developer machine without it skips this check loudly.
+            // CI installs it (.ci/setup) and sets KEYFLOW_STRICT_TESTS, so there a missing
+            // oathtool fails; a developer machine without it skips this check loudly.
+            assert!(
+                std::env::var_os("KEYFLOW_STRICT_TESTS").is_none(),
+                "oathtool is required when KEYFLOW_STRICT_TESTS is set"
+            );
             eprintln!("oathtool not installed: skipping the cross-check");
             return;
         };
