@@ -104,12 +104,7 @@ impl PolicyConfig {
 
     /// The `kind` column value and the `config` column value.
     pub fn to_columns(&self) -> (String, serde_json::Value) {
-        let tagged = serde_json::to_value(self).unwrap_or_default();
-        let config = tagged
-            .get("config")
-            .cloned()
-            .unwrap_or_else(|| serde_json::json!({}));
-        (self.kind().to_owned(), config)
+        crate::store::tagged_columns(self)
     }
 
     pub fn kind(&self) -> &'static str {

@@ -67,17 +67,7 @@ impl StageConfig {
 
     /// The `kind` column value and the `config` column value.
     pub fn to_columns(&self) -> (String, serde_json::Value) {
-        let tagged = serde_json::to_value(self).unwrap_or_default();
-        let kind = tagged
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .unwrap_or_default()
-            .to_owned();
-        let config = tagged
-            .get("config")
-            .cloned()
-            .unwrap_or_else(|| serde_json::json!({}));
-        (kind, config)
+        crate::store::tagged_columns(self)
     }
 
     pub fn stage(&self) -> &dyn Stage {

@@ -9,6 +9,22 @@ use sea_orm_migration::MigratorTrait;
 
 pub use entities::*;
 
+/// Splits a serde-tagged configuration (`{"kind": …, "config": …}`) into the `kind` and
+/// `config` column values that stages and policies are stored as.
+pub fn tagged_columns<T: serde::Serialize>(value: &T) -> (String, serde_json::Value) {
+    let tagged = serde_json::to_value(value).unwrap_or_default();
+    let kind = tagged
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let config = tagged
+        .get("config")
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
+    (kind, config)
+}
+
 /// Connects and brings the schema up to date.
 pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());

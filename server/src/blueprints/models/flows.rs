@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{
-    check_slug, flag, number, pk_uuid, requested_uuid, text, typed, uuid_field, Fields, ModelStore,
-    Record,
+    check_slug, ensure_exists, flag, number, pk_uuid, requested_uuid, text, typed, uuid_field,
+    Fields, ModelStore, Record,
 };
 use crate::blueprints::error::EntryError;
 use crate::flows::{
@@ -210,19 +210,9 @@ impl ModelStore for BindingStore {
 
     async fn check(&self, tx: &DatabaseTransaction, fields: &Fields) -> Result<(), EntryError> {
         let flow_id = uuid_field(fields, "target")?.unwrap_or_default();
-        if flow::Entity::find_by_id(flow_id).one(tx).await?.is_none() {
-            return Err(EntryError::field(
-                "target",
-                format!("no flow has id {flow_id}"),
-            ));
-        }
+        ensure_exists::<flow::Entity, _>(tx, flow_id, "target", "flow has id").await?;
         let stage_id = uuid_field(fields, "stage")?.unwrap_or_default();
-        if stage::Entity::find_by_id(stage_id).one(tx).await?.is_none() {
-            return Err(EntryError::field(
-                "stage",
-                format!("no stage has id {stage_id}"),
-            ));
-        }
+        ensure_exists::<stage::Entity, _>(tx, stage_id, "stage", "stage has id").await?;
         Ok(())
     }
 

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::{flag, pk_uuid, requested_uuid, text, typed, uuid_field, Fields, ModelStore, Record};
+use super::{
+    ensure_exists, flag, pk_uuid, requested_uuid, text, typed, uuid_field, Fields, ModelStore,
+    Record,
+};
 use crate::blueprints::error::EntryError;
 use crate::store::{group, group_member, user};
 use crate::users::{path_problem, DEFAULT_PATH, USER_TYPES};
@@ -152,9 +155,7 @@ impl ModelStore for UserStore {
     async fn check(&self, tx: &DatabaseTransaction, fields: &Fields) -> Result<(), EntryError> {
         let (attrs, _) = typed::<UserAttrs>(fields.clone())?;
         for id in attrs.groups {
-            if group::Entity::find_by_id(id).one(tx).await?.is_none() {
-                return Err(EntryError::field("groups", format!("no group has id {id}")));
-            }
+            ensure_exists::<group::Entity, _>(tx, id, "groups", "group has id").await?;
         }
         Ok(())
     }
@@ -279,9 +280,7 @@ impl ModelStore for GroupStore {
 
     async fn check(&self, tx: &DatabaseTransaction, fields: &Fields) -> Result<(), EntryError> {
         if let Some(id) = uuid_field(fields, "parent")? {
-            if group::Entity::find_by_id(id).one(tx).await?.is_none() {
-                return Err(EntryError::field("parent", format!("no group has id {id}")));
-            }
+            ensure_exists::<group::Entity, _>(tx, id, "parent", "group has id").await?;
         }
         Ok(())
     }

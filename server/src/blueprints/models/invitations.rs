@@ -7,7 +7,8 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{
-    check_slug, flag, pk_uuid, requested_uuid, text, typed, uuid_field, Fields, ModelStore, Record,
+    check_slug, ensure_exists, flag, pk_uuid, requested_uuid, text, typed, uuid_field, Fields,
+    ModelStore, Record,
 };
 use crate::blueprints::error::EntryError;
 use crate::store::{flow, invitation, user};
@@ -88,18 +89,11 @@ impl ModelStore for InvitationStore {
 
     async fn check(&self, tx: &DatabaseTransaction, fields: &Fields) -> Result<(), EntryError> {
         if let Some(id) = uuid_field(fields, "flow")? {
-            if flow::Entity::find_by_id(id).one(tx).await?.is_none() {
-                return Err(EntryError::field("flow", format!("no flow has id {id}")));
-            }
+            ensure_exists::<flow::Entity, _>(tx, id, "flow", "flow has id").await?;
         }
         if let Some(id) = fields.get("created_by").and_then(Value::as_i64) {
             let id = i32::try_from(id).unwrap_or_default();
-            if user::Entity::find_by_id(id).one(tx).await?.is_none() {
-                return Err(EntryError::field(
-                    "created_by",
-                    format!("no user has pk {id}"),
-                ));
-            }
+            ensure_exists::<user::Entity, _>(tx, id, "created_by", "user has pk").await?;
         }
         Ok(())
     }

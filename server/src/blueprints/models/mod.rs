@@ -10,7 +10,7 @@ pub mod policies;
 pub mod prompts;
 pub mod stages;
 
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseTransaction, EntityTrait, PrimaryKeyTrait};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -182,4 +182,30 @@ pub fn check_slug(fields: &Fields, key: &str) -> Result<(), EntryError> {
         ));
     }
     Ok(())
+}
+
+/// Fails on `field` unless a row of `E` has primary key `id` (a reference to check before
+/// writing, so the error names the field instead of a foreign-key violation).
+pub async fn ensure_exists<E, K>(
+    tx: &DatabaseTransaction,
+    id: K,
+    field: &str,
+    what: &str,
+) -> Result<(), EntryError>
+where
+    E: EntityTrait,
+    K: Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType> + std::fmt::Display + Copy,
+{
+    if E::find_by_id(id).one(tx).await?.is_none() {
+        return Err(EntryError::field(field, format!("no {what} {id}")));
+    }
+    Ok(())
+}
+
+/// The entry's `name`: required and non-empty (stages and policies are looked up by it).
+pub fn required_name(fields: &Fields) -> Result<String, EntryError> {
+    match fields.get("name") {
+        Some(Value::String(name)) if !name.is_empty() => Ok(name.clone()),
+        _ => Err(EntryError::field("name", "required (a non-empty string)")),
+    }
 }

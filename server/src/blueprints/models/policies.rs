@@ -8,7 +8,8 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{
-    flag, number, pk_uuid, requested_uuid, text, typed, uuid_field, Fields, ModelStore, Record,
+    ensure_exists, flag, number, pk_uuid, requested_uuid, required_name, text, typed, uuid_field,
+    Fields, ModelStore, Record,
 };
 use crate::blueprints::error::EntryError;
 use crate::policies::PolicyConfig;
@@ -111,10 +112,7 @@ impl ModelStore for PolicyStore {
     }
 
     fn normalise(&self, fields: Fields) -> Result<Fields, EntryError> {
-        let name = match fields.get("name") {
-            Some(Value::String(name)) if !name.is_empty() => name.clone(),
-            _ => return Err(EntryError::field("name", "required (a non-empty string)")),
-        };
+        let name = required_name(&fields)?;
         let logging = flag(&fields, "execution_logging");
         let (_, config) = self.config(fields)?.to_columns();
         let mut out = Map::new();
@@ -253,23 +251,14 @@ impl ModelStore for PolicyBindingStore {
             ));
         }
         if let Some(id) = uuid_field(fields, "policy")? {
-            if policy::Entity::find_by_id(id).one(tx).await?.is_none() {
-                return Err(EntryError::field(
-                    "policy",
-                    format!("no policy has id {id}"),
-                ));
-            }
+            ensure_exists::<policy::Entity, _>(tx, id, "policy", "policy has id").await?;
         }
         if let Some(id) = uuid_field(fields, "group")? {
-            if group::Entity::find_by_id(id).one(tx).await?.is_none() {
-                return Err(EntryError::field("group", format!("no group has id {id}")));
-            }
+            ensure_exists::<group::Entity, _>(tx, id, "group", "group has id").await?;
         }
         if let Some(id) = fields.get("user").and_then(Value::as_i64) {
             let id = i32::try_from(id).unwrap_or_default();
-            if user::Entity::find_by_id(id).one(tx).await?.is_none() {
-                return Err(EntryError::field("user", format!("no user has pk {id}")));
-            }
+            ensure_exists::<user::Entity, _>(tx, id, "user", "user has pk").await?;
         }
         Ok(())
     }

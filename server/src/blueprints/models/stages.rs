@@ -4,7 +4,7 @@
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 use serde_json::{json, Map, Value};
 
-use super::{pk_uuid, requested_uuid, text, Fields, ModelStore, Record};
+use super::{pk_uuid, requested_uuid, required_name, text, Fields, ModelStore, Record};
 use crate::blueprints::error::EntryError;
 use crate::stages::StageConfig;
 use crate::store::{flow_stage_binding, policy_binding, stage};
@@ -86,10 +86,7 @@ impl ModelStore for StageStore {
     }
 
     fn normalise(&self, fields: Fields) -> Result<Fields, EntryError> {
-        let name = match fields.get("name") {
-            Some(Value::String(name)) if !name.is_empty() => name.clone(),
-            _ => return Err(EntryError::field("name", "required (a non-empty string)")),
-        };
+        let name = required_name(&fields)?;
         let (_, config) = self.config(fields)?.to_columns();
         let mut out = Map::new();
         out.insert("name".into(), json!(name));
