@@ -6,17 +6,16 @@ use sea_orm_migration::{prelude::*, schema::*};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-fn name(s: &str) -> Alias {
-    Alias::new(s)
-}
+use super::{foreign_key, name};
 
 fn fk(table: &str, column: &str, to_table: &str, to_column: &str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("fk_{table}_{column}"))
-        .from(name(table), name(column))
-        .to(name(to_table), name(to_column))
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
+    foreign_key(
+        table,
+        column,
+        to_table,
+        to_column,
+        ForeignKeyAction::Cascade,
+    )
 }
 
 #[async_trait::async_trait]

@@ -8,17 +8,10 @@ use sea_orm_migration::{prelude::*, schema::*};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-fn name(s: &str) -> Alias {
-    Alias::new(s)
-}
+use super::{foreign_key, name};
 
 fn user_fk(table: &str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("fk_{table}_user_id"))
-        .from(name(table), name("user_id"))
-        .to(name("users"), name("id"))
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
+    foreign_key(table, "user_id", "users", "id", ForeignKeyAction::Cascade)
 }
 
 /// The columns every device kind shares.

@@ -6,9 +6,7 @@ use sea_orm_migration::{prelude::*, schema::*};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-fn name(s: &str) -> Alias {
-    Alias::new(s)
-}
+use super::{foreign_key, name};
 
 fn fk_set_null(
     table: &str,
@@ -16,12 +14,13 @@ fn fk_set_null(
     to_table: &str,
     to_column: &str,
 ) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("fk_{table}_{column}"))
-        .from(name(table), name(column))
-        .to(name(to_table), name(to_column))
-        .on_delete(ForeignKeyAction::SetNull)
-        .to_owned()
+    foreign_key(
+        table,
+        column,
+        to_table,
+        to_column,
+        ForeignKeyAction::SetNull,
+    )
 }
 
 #[async_trait::async_trait]

@@ -8,6 +8,27 @@ mod m0003_blueprint_models;
 
 pub struct Migrator;
 
+/// A table or column name.
+fn name(s: &str) -> Alias {
+    Alias::new(s)
+}
+
+/// `table.column` references `to_table.to_column`, named `fk_<table>_<column>`.
+fn foreign_key(
+    table: &str,
+    column: &str,
+    to_table: &str,
+    to_column: &str,
+    on_delete: ForeignKeyAction,
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(format!("fk_{table}_{column}"))
+        .from(name(table), name(column))
+        .to(name(to_table), name(to_column))
+        .on_delete(on_delete)
+        .to_owned()
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
