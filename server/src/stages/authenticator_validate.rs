@@ -66,14 +66,7 @@ pub enum NotConfiguredAction {
     Configure,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserVerification {
-    Required,
-    #[default]
-    Preferred,
-    Discouraged,
-}
+pub use crate::mfa::webauthn::UserVerification;
 
 fn all_classes() -> Vec<DeviceClass> {
     DeviceClass::ALL.to_vec()
@@ -353,19 +346,10 @@ impl AuthenticatorValidateStage {
         login_failed: bool,
     ) -> EngineResult<StageOutcome> {
         let who = identifier(cx);
-        reputation::adjust(cx.db(), &who, &cx.request.client_ip, -1, cx.now).await?;
         if login_failed {
-            events::record(
-                cx.db(),
-                events::NewEvent {
-                    action: events::action::LOGIN_FAILED,
-                    user: None,
-                    client_ip: &cx.request.client_ip,
-                    context: json!({"username": who, "stage": cx.stage_name, "mfa": true}),
-                    now: cx.now,
-                },
-            )
-            .await?;
+            super::password::record_failure(cx, &who, true).await?;
+        } else {
+            reputation::adjust(cx.db(), &who, &cx.request.client_ip, -1, cx.now).await?;
         }
         Ok(StageOutcome::Invalid(self.saved_kind(cx), errors))
     }

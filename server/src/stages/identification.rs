@@ -290,7 +290,7 @@ impl Stage for IdentificationStage {
                     }
                 }
                 None => {
-                    record_failure(cx, &uid).await?;
+                    record_failure(cx, &uid, false).await?;
                     return self.invalid(cx, failed).await;
                 }
             }

@@ -107,16 +107,21 @@ pub async fn authenticate(
     Ok(None)
 }
 
-/// Records a failed attempt: reputation of identifier and IP down, a `login_failed` event.
-pub async fn record_failure(cx: &StageCx<'_>, identifier: &str) -> EngineResult<()> {
+/// Records a failed attempt: reputation of identifier and IP down, a `login_failed` event
+/// (marked `"mfa": true` when a second factor failed).
+pub async fn record_failure(cx: &StageCx<'_>, identifier: &str, mfa: bool) -> EngineResult<()> {
     reputation::adjust(cx.db(), identifier, &cx.request.client_ip, -1, cx.now).await?;
+    let mut context = json!({"username": identifier, "stage": cx.stage_name});
+    if mfa {
+        context["mfa"] = json!(true);
+    }
     events::record(
         cx.db(),
         events::NewEvent {
             action: events::action::LOGIN_FAILED,
             user: None,
             client_ip: &cx.request.client_ip,
-            context: json!({"username": identifier, "stage": cx.stage_name}),
+            context,
             now: cx.now,
         },
     )
@@ -178,7 +183,7 @@ impl Stage for PasswordStage {
             return Ok(StageOutcome::Passed);
         }
 
-        record_failure(cx, &pending.username).await?;
+        record_failure(cx, &pending.username, false).await?;
         let failed: u32 = cx.context.get_extra(FAILED_ATTEMPTS_KEY).unwrap_or(0) + 1;
         cx.context.set_extra(FAILED_ATTEMPTS_KEY, failed);
         if self.failed_attempts_before_cancel > 0 && failed >= self.failed_attempts_before_cancel {
