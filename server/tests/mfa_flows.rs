@@ -9,7 +9,7 @@ use chrono::Utc;
 use common::flows;
 use common::*;
 use keyflow::duration::FlowDuration;
-use keyflow::flows::{AuthenticationRequirement, FlowDesignation, InvalidResponseAction};
+use keyflow::flows::{AuthenticationRequirement, FlowDesignation};
 use keyflow::mfa::totp::{code_at, TotpAlgorithm, TotpParams};
 use keyflow::stages::{
     authenticator_static::AuthenticatorStaticStage,
@@ -72,17 +72,7 @@ async fn login_flow(server: &TestServer, validate: AuthenticatorValidateStage) {
             StageConfig::UserLogin(UserLoginStage::default()),
         ),
     ];
-    for (order, (name, config)) in stages.into_iter().enumerate() {
-        let stage = flows::stage(server, name, config).await;
-        flows::bind(
-            server,
-            flow,
-            stage,
-            (order as i32 + 1) * 10,
-            InvalidResponseAction::Retry,
-        )
-        .await;
-    }
+    flows::bind_in_order(server, flow, stages.into()).await;
 }
 
 /// Runs identification and password of the MFA login flow; returns what comes next.

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::flows;
 use common::*;
-use keyflow::flows::{AuthenticationRequirement, FlowDesignation, InvalidResponseAction};
+use keyflow::flows::{AuthenticationRequirement, FlowDesignation};
 use keyflow::stages::{
     authenticator_validate::{AuthenticatorValidateStage, NotConfiguredAction},
     authenticator_webauthn::AuthenticatorWebauthnStage,
@@ -171,17 +171,7 @@ async fn flow_with(
     stages: Vec<(&str, StageConfig)>,
 ) {
     let flow = flows::flow(server, slug, slug, designation, authentication).await;
-    for (order, (name, config)) in stages.into_iter().enumerate() {
-        let stage = flows::stage(server, name, config).await;
-        flows::bind(
-            server,
-            flow,
-            stage,
-            (order as i32 + 1) * 10,
-            InvalidResponseAction::Retry,
-        )
-        .await;
-    }
+    flows::bind_in_order(server, flow, stages).await;
 }
 
 fn webauthn_only() -> AuthenticatorValidateStage {

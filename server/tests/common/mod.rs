@@ -548,6 +548,21 @@ pub mod flows {
         binding
     }
 
+    /// Creates `stages` and binds them to `flow` at orders 10, 20, 30, … (retry on invalid input).
+    pub async fn bind_in_order(server: &TestServer, flow: Uuid, stages: Vec<(&str, StageConfig)>) {
+        for (order, (name, config)) in (1..).zip(stages) {
+            let stage = stage(server, name, config).await;
+            bind(
+                server,
+                flow,
+                stage,
+                order * 10,
+                InvalidResponseAction::Retry,
+            )
+            .await;
+        }
+    }
+
     /// Lets `target` (a flow or stage binding) apply only to `username`.
     pub async fn only_for_user(server: &TestServer, target: Uuid, username: &str) {
         let user_id = user_id(server, username).await;
