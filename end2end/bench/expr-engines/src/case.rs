@@ -27,7 +27,8 @@ struct Corpus {
 /// Reads the corpus file. Errors: unreadable file or YAML that is not `{cases: [...]}`.
 pub fn load(path: &Path) -> Result<Vec<Case>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let corpus: Corpus = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let corpus: Corpus =
+        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(corpus.cases)
 }
 
@@ -47,7 +48,10 @@ impl Case {
 
     /// Whether the case expects the evaluation itself to fail.
     pub fn expects_error(&self) -> bool {
-        self.expect.get("error").and_then(Value::as_bool).unwrap_or(false)
+        self.expect
+            .get("error")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
 
     /// The per-request part: this case's inputs, the request objects built from them, the
@@ -84,7 +88,10 @@ _kf_verdict_text = _kf_verdict(_kf_env, _kf_policy(), EXPECT)
     /// Prelude and request in one module, the shape monty runs (it keeps no VM between runs);
     /// its last expression is the verdict.
     pub fn full_script(&self) -> String {
-        format!("{PRELUDE_DEFS}\n{}\n_kf_verdict_text\n", self.request_script())
+        format!(
+            "{PRELUDE_DEFS}\n{}\n_kf_verdict_text\n",
+            self.request_script()
+        )
     }
 }
 

@@ -78,7 +78,9 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--corpus" => options.corpus = PathBuf::from(value()?),
             "--runs" => options.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
             "--startup-runs" => {
-                options.startup_runs = value()?.parse().map_err(|e| format!("--startup-runs: {e}"))?
+                options.startup_runs = value()?
+                    .parse()
+                    .map_err(|e| format!("--startup-runs: {e}"))?
             }
             "--skip-probes" => options.skip_probes = true,
             other if !other.starts_with("--") => options.corpus = PathBuf::from(other),
@@ -118,9 +120,10 @@ impl ChildRun {
     }
 
     fn lines<'a>(&'a self, tag: &'a str) -> impl Iterator<Item = Vec<&'a str>> + 'a {
-        self.stdout
-            .lines()
-            .filter_map(move |line| line.strip_prefix(tag).map(|rest| rest.split('\t').collect()))
+        self.stdout.lines().filter_map(move |line| {
+            line.strip_prefix(tag)
+                .map(|rest| rest.split('\t').collect())
+        })
     }
 }
 
@@ -139,11 +142,18 @@ fn signal_name(signal: i32) -> &'static str {
 fn run_child(args: &[&str], wall_limit: Duration) -> Result<ChildRun, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut command = Command::new(exe);
-    command.arg("child").args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .arg("child")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         command.pre_exec(|| {
-            let limit = libc::rlimit { rlim_cur: CHILD_ADDRESS_SPACE, rlim_max: CHILD_ADDRESS_SPACE };
+            let limit = libc::rlimit {
+                rlim_cur: CHILD_ADDRESS_SPACE,
+                rlim_max: CHILD_ADDRESS_SPACE,
+            };
             if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -176,14 +186,26 @@ fn run_child(args: &[&str], wall_limit: Duration) -> Result<ChildRun, String> {
     let stderr = stderr.join().unwrap_or_default();
     // The child reports its own final VmHWM too; sampling alone can miss a short peak.
     for line in stdout.lines() {
-        if let Some(kib) = line.strip_prefix("RSS\t").and_then(|v| v.trim().parse::<u64>().ok()) {
+        if let Some(kib) = line
+            .strip_prefix("RSS\t")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
             peak_rss_kib = peak_rss_kib.max(kib);
         }
     }
-    Ok(ChildRun { stdout, stderr, status, killed_after, elapsed, peak_rss_kib })
+    Ok(ChildRun {
+        stdout,
+        stderr,
+        status,
+        killed_after,
+        elapsed,
+        peak_rss_kib,
+    })
 }
 
-fn read_in_background<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+fn read_in_background<R: Read + Send + 'static>(
+    pipe: Option<R>,
+) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut text = String::new();
         if let Some(mut pipe) = pipe {
@@ -217,9 +239,11 @@ fn report(options: &Options) -> Result<(), String> {
         let run = run_child(&["corpus", engine, &corpus], Duration::from_secs(300))?;
         let mut verdicts = vec![None; cases.len()];
         for fields in run.lines("CASE\t") {
-            if let (Some(index), Some(ok), Some(text)) =
-                (fields.first().and_then(|i| i.parse::<usize>().ok()), fields.get(1), fields.get(2))
-                && index < verdicts.len()
+            if let (Some(index), Some(ok), Some(text)) = (
+                fields.first().and_then(|i| i.parse::<usize>().ok()),
+                fields.get(1),
+                fields.get(2),
+            ) && index < verdicts.len()
             {
                 verdicts[index] = Some((*ok == "ok", text.to_string()));
             }
@@ -266,25 +290,45 @@ fn report(options: &Options) -> Result<(), String> {
     );
 
     // 2. Cost, one child per engine.
-    println!("## Cost (release build, child process per engine, worker thread with a 2 MiB stack)\n");
+    println!(
+        "## Cost (release build, child process per engine, worker thread with a 2 MiB stack)\n"
+    );
     let runs = options.runs.to_string();
     let startup_runs = options.startup_runs.to_string();
     let mut metric_rows: Vec<(String, String, String)> = Vec::new();
     let mut metrics_by_engine = Vec::new();
     for engine in ["monty", "rustpython"] {
-        let run = run_child(&["bench", engine, &corpus, &runs, &startup_runs], Duration::from_secs(900))?;
+        let run = run_child(
+            &["bench", engine, &corpus, &runs, &startup_runs],
+            Duration::from_secs(900),
+        )?;
         if run.how_it_ended() != "exit 0" {
-            eprintln!("{engine} bench child {}:\n{}", run.how_it_ended(), run.stderr);
+            eprintln!(
+                "{engine} bench child {}:\n{}",
+                run.how_it_ended(),
+                run.stderr
+            );
         }
-        let metrics: Vec<(String, String)> =
-            run.lines("METRIC\t").filter(|f| f.len() >= 2).map(|f| (f[0].to_owned(), f[1].to_owned())).collect();
+        let metrics: Vec<(String, String)> = run
+            .lines("METRIC\t")
+            .filter(|f| f.len() >= 2)
+            .map(|f| (f[0].to_owned(), f[1].to_owned()))
+            .collect();
         metrics_by_engine.push(metrics);
     }
     for (key, _) in &metrics_by_engine[0] {
         let lookup = |metrics: &Vec<(String, String)>| {
-            metrics.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or("–".to_owned())
+            metrics
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap_or("–".to_owned())
         };
-        metric_rows.push((key.clone(), lookup(&metrics_by_engine[0]), lookup(&metrics_by_engine[1])));
+        metric_rows.push((
+            key.clone(),
+            lookup(&metrics_by_engine[0]),
+            lookup(&metrics_by_engine[1]),
+        ));
     }
     for (key, value) in &metrics_by_engine[1] {
         if !metric_rows.iter().any(|(k, _, _)| k == key) {
@@ -300,7 +344,9 @@ fn report(options: &Options) -> Result<(), String> {
 
     // 3. Limit probes, one child per probe and engine.
     if !options.skip_probes {
-        println!("## Limits and host access (one child per cell; limits: 2 s, 64 MiB where the engine has one, recursion 1000; child capped at 4 GiB address space, killed after 15 s)\n");
+        println!(
+            "## Limits and host access (one child per cell; limits: 2 s, 64 MiB where the engine has one, recursion 1000; child capped at 4 GiB address space, killed after 15 s)\n"
+        );
         println!("| probe | monty | monty (allocator armed) | rustpython |");
         println!("|---|---|---|---|");
         for probe in probes::PROBES {
@@ -313,7 +359,13 @@ fn report(options: &Options) -> Result<(), String> {
                 let run = run_child(&["probe", engine, probe.name], Duration::from_secs(15))?;
                 cells.push(probe_cell(&run));
             }
-            println!("| {} | {} | {} | {} |", cell(probe.what), cells[0], cells[1], cells[2]);
+            println!(
+                "| {} | {} | {} | {} |",
+                cell(probe.what),
+                cells[0],
+                cells[1],
+                cells[2]
+            );
         }
         println!();
     }
@@ -322,7 +374,11 @@ fn report(options: &Options) -> Result<(), String> {
 
 /// One probe result: how it ended, in how long, at what peak RSS, with what text.
 fn probe_cell(run: &ChildRun) -> String {
-    let timing = format!("{:.2} s, {} MB", run.elapsed.as_secs_f64(), run.peak_rss_kib / 1024);
+    let timing = format!(
+        "{:.2} s, {} MB",
+        run.elapsed.as_secs_f64(),
+        run.peak_rss_kib / 1024
+    );
     let ended = run.how_it_ended();
     if ended != "exit 0" {
         let last = summary(&run.stderr);
@@ -332,7 +388,7 @@ fn probe_cell(run: &ChildRun) -> String {
         Some(fields) if fields.len() >= 2 => {
             let label = match fields[0] {
                 "error" => "error",
-                _ => "**returned**",
+                _ => "returned",
             };
             format!("{label}: {} ({timing})", cell(&truncate(fields[1], 90)))
         }
@@ -367,7 +423,9 @@ fn child_main(args: &[String]) -> Result<(), String> {
         .stack_size(WORKER_STACK)
         .spawn(move || child_job(&args))
         .map_err(|e| format!("spawn worker: {e}"))?;
-    let result = worker.join().map_err(|_| "worker thread panicked".to_owned())?;
+    let result = worker
+        .join()
+        .map_err(|_| "worker thread panicked".to_owned())?;
     if let Some(kib) = proc_status_kib(std::process::id(), "VmHWM:") {
         println!("RSS\t{kib}");
     }
@@ -394,7 +452,11 @@ fn child_job(args: &[String]) -> Result<(), String> {
 }
 
 fn corpus_limits() -> Limits {
-    Limits { timeout: Duration::from_secs(1), max_memory: None, max_recursion: 1000 }
+    Limits {
+        timeout: Duration::from_secs(1),
+        max_memory: None,
+        max_recursion: 1000,
+    }
 }
 
 fn child_corpus<E: Engine>(corpus: &str) -> Result<(), String> {
@@ -402,7 +464,11 @@ fn child_corpus<E: Engine>(corpus: &str) -> Result<(), String> {
     let engine = E::start(&corpus_limits())?;
     for (index, case) in cases.iter().enumerate() {
         let (ok, text) = judge(case, &engine.evaluate(case));
-        println!("CASE\t{index}\t{}\t{}", if ok { "ok" } else { "fail" }, cell(&text));
+        println!(
+            "CASE\t{index}\t{}\t{}",
+            if ok { "ok" } else { "fail" },
+            cell(&text)
+        );
     }
     Ok(())
 }
@@ -419,7 +485,11 @@ fn judge(case: &Case, outcome: &Outcome) -> (bool, String) {
 
 fn child_bench<E: Engine>(corpus: &str, runs: usize, startup_runs: usize) -> Result<(), String> {
     let cases = case::load(std::path::Path::new(corpus))?;
-    let limits = Limits { timeout: Duration::from_secs(30), max_memory: None, max_recursion: 1000 };
+    let limits = Limits {
+        timeout: Duration::from_secs(30),
+        max_memory: None,
+        max_recursion: 1000,
+    };
     let rss_before = proc_status_kib(std::process::id(), "VmRSS:").unwrap_or(0);
 
     // Start-up: a new interpreter with the prelude loaded, then compiling one policy.
@@ -440,7 +510,10 @@ fn child_bench<E: Engine>(corpus: &str, runs: usize, startup_runs: usize) -> Res
     // Warm per-call cost of three representative policies.
     let mut per_call = Vec::new();
     for name in BENCH_CASES {
-        let case = cases.iter().find(|c| c.name == name).ok_or(format!("no case {name:?}"))?;
+        let case = cases
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or(format!("no case {name:?}"))?;
         let label = format!("per call, warm: {}", truncate(name, 40));
         let compiled = match engine.compile(case) {
             Ok(compiled) => compiled,
@@ -451,7 +524,10 @@ fn child_bench<E: Engine>(corpus: &str, runs: usize, startup_runs: usize) -> Res
         };
         let outcome = engine.run(&compiled);
         if !judge(case, &outcome).0 {
-            per_call.push((label, format!("fails: {}", truncate(&summary(&format!("{outcome:?}")), 60))));
+            per_call.push((
+                label,
+                format!("fails: {}", truncate(&summary(&format!("{outcome:?}")), 60)),
+            ));
             continue;
         }
         let timings = time_runs(runs, || {
@@ -489,13 +565,20 @@ fn child_bench<E: Engine>(corpus: &str, runs: usize, startup_runs: usize) -> Res
     } else {
         micros(start_cost)
     };
-    println!("METRIC\tstart-up: new interpreter with the prelude run (RustPython only)\t{start_label}");
+    println!(
+        "METRIC\tstart-up: new interpreter with the prelude run (RustPython only)\t{start_label}"
+    );
     println!(
         "METRIC\tcompile one policy (monty: prelude + request + policy; RustPython: request + policy)\t{}",
         micros(compile_cost)
     );
-    println!("METRIC\tfirst evaluation after compiling\t{}", micros(first_run_cost));
-    println!("METRIC\tcold start to first result: start + compile + run (median / p95 of {startup_runs})\t{cold}");
+    println!(
+        "METRIC\tfirst evaluation after compiling\t{}",
+        micros(first_run_cost)
+    );
+    println!(
+        "METRIC\tcold start to first result: start + compile + run (median / p95 of {startup_runs})\t{cold}"
+    );
     for (label, value) in per_call {
         println!("METRIC\t{label} (median / p95 of {runs})\t{value}");
     }
@@ -505,10 +588,34 @@ fn child_bench<E: Engine>(corpus: &str, runs: usize, startup_runs: usize) -> Res
         let timings = time_runs(runs, || {
             monty.run(&prelude_only);
         });
-        println!("METRIC\tmonty floor: a run of the prelude alone (median / p95 of {runs})\t{timings}");
+        println!(
+            "METRIC\tmonty floor: a run of the prelude alone (median / p95 of {runs})\t{timings}"
+        );
+    }
+    if E::NAME == "rustpython" {
+        let rustpython = RustPythonEngine::start(&limits)?;
+        let case = cases
+            .iter()
+            .find(|c| c.name == BENCH_CASES[0])
+            .ok_or("no first bench case")?;
+        let compiled = rustpython.compile_isolated(case)?;
+        let outcome = rustpython.run_isolated(&compiled);
+        let value = if judge(case, &outcome).0 {
+            time_runs(runs, || {
+                rustpython.run_isolated(&compiled);
+            })
+        } else {
+            format!("fails: {}", truncate(&summary(&format!("{outcome:?}")), 60))
+        };
+        println!(
+            "METRIC\tRustPython isolated like monty: prelude re-run per call, first case (median / p95 of {runs})\t{value}"
+        );
     }
     println!("METRIC\tRSS before start-up\t{} MB", rss_before / 1024);
-    println!("METRIC\tpeak RSS (VmHWM) after start-up + warm runs\t{} MB", rss_warm / 1024);
+    println!(
+        "METRIC\tpeak RSS (VmHWM) after start-up + warm runs\t{} MB",
+        rss_warm / 1024
+    );
     println!(
         "METRIC\tRSS per extra live engine with one compiled policy (10 kept)\t{:.1} MB",
         rss_eleven.saturating_sub(rss_one) as f64 / 10.0 / 1024.0
@@ -540,11 +647,28 @@ fn time_runs(runs: usize, mut f: impl FnMut()) -> String {
 
 fn micros(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
-    if us >= 10_000.0 { format!("{:.1} ms", us / 1000.0) } else { format!("{us:.1} µs") }
+    if us >= 10_000.0 {
+        format!("{:.1} ms", us / 1000.0)
+    } else {
+        format!("{us:.1} µs")
+    }
+}
+
+/// Runs one probe; the `leak` probe runs a second request on the same engine and reports that.
+fn run_probe<E: Engine>(limits: &Limits, case: &Case) -> Result<Outcome, String> {
+    let engine = E::start(limits)?;
+    let first = engine.evaluate(case);
+    if case.name != "leak" {
+        return Ok(first);
+    }
+    Ok(engine.evaluate(&Case::adhoc("leak-check", probes::LEAK_CHECK)))
 }
 
 fn child_probe(engine: &str, name: &str) -> Result<(), String> {
-    let probe = probes::PROBES.iter().find(|p| p.name == name).ok_or(format!("no probe {name}"))?;
+    let probe = probes::PROBES
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or(format!("no probe {name}"))?;
     let case = Case::adhoc(probe.name, probe.body);
     let limits = Limits {
         timeout: Duration::from_secs(2),
@@ -552,12 +676,12 @@ fn child_probe(engine: &str, name: &str) -> Result<(), String> {
         max_recursion: 1000,
     };
     let outcome = match engine {
-        "monty" => MontyEngine::start(&limits)?.evaluate(&case),
+        "monty" => run_probe::<MontyEngine>(&limits, &case)?,
         "monty-armed" => {
             monty_alloc::set_limit(Some(PROBE_MEMORY_LIMIT), false)?;
-            MontyEngine::start(&limits)?.evaluate(&case)
+            run_probe::<MontyEngine>(&limits, &case)?
         }
-        "rustpython" => RustPythonEngine::start(&limits)?.evaluate(&case),
+        "rustpython" => run_probe::<RustPythonEngine>(&limits, &case)?,
         other => return Err(format!("unknown engine {other}")),
     };
     match outcome {

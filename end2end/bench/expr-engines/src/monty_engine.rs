@@ -33,8 +33,13 @@ impl Engine for MontyEngine {
     }
 
     fn compile(&self, case: &Case) -> Result<MontyRun, String> {
-        MontyRun::new(case.full_script(), "policy.py", vec![], CompileOptions::default())
-            .map_err(|e| e.to_string())
+        MontyRun::new(
+            case.full_script(),
+            "policy.py",
+            vec![],
+            CompileOptions::default(),
+        )
+        .map_err(|e| e.to_string())
     }
 
     fn run(&self, compiled: &MontyRun) -> Outcome {
@@ -51,6 +56,7 @@ impl MontyEngine {
     /// A run of the prelude alone (no request, no policy): the floor of monty's per-call cost.
     pub fn compile_prelude_only() -> Result<MontyRun, String> {
         let script = format!("{}\nNone\n", crate::case::PRELUDE_DEFS);
-        MontyRun::new(script, "prelude.py", vec![], CompileOptions::default()).map_err(|e| e.to_string())
+        MontyRun::new(script, "prelude.py", vec![], CompileOptions::default())
+            .map_err(|e| e.to_string())
     }
 }

@@ -68,7 +68,16 @@ pub const PROBES: &[Probe] = &[
         what: "`object.__subclasses__()` walk (classic escape route)",
         body: "return [c.__name__ for c in ().__class__.__base__.__subclasses__()]\n",
     },
+    Probe {
+        name: "leak",
+        what: "request 1 patches `IPv4Network.__contains__`; does request 2 (same engine) see it?",
+        body: "IPv4Network.__contains__ = lambda self, address: True\nreturn True\n",
+    },
 ];
+
+/// The second request of the `leak` probe: true only if request 1's patch leaked into it
+/// (its client address 255.255.255.255 is not in 10.0.0.0/8).
+pub const LEAK_CHECK: &str = "return ak_client_ip in ip_network(\"10.0.0.0/8\")\n";
 
 /// Probes whose outcome depends on monty's allocator being armed; they run a third time as
 /// `monty-armed`.

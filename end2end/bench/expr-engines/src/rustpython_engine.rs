@@ -16,7 +16,9 @@ use rustpython_vm::builtins::{PyBaseException, PyCode, PyDictRef};
 use rustpython_vm::compiler::Mode;
 use rustpython_vm::scope::Scope;
 use rustpython_vm::signal::{UserSignalSender, user_signal_channel};
-use rustpython_vm::{AsObject, Interpreter, InterpreterBuilder, Py, PyRef, Settings, VirtualMachine};
+use rustpython_vm::{
+    AsObject, Interpreter, InterpreterBuilder, Py, PyRef, Settings, VirtualMachine,
+};
 
 use crate::case::{Case, PRELUDE_DEFS};
 use crate::engine::{Engine, Limits, Outcome};
@@ -71,11 +73,35 @@ impl Engine for RustPythonEngine {
     }
 
     fn run(&self, compiled: &PyRef<PyCode>) -> Outcome {
+        self.run_with(compiled, true)
+    }
+}
+
+impl RustPythonEngine {
+    /// Compiles prelude + request + policy in one module, like monty runs it: each run then
+    /// re-creates the prelude's classes, so nothing one request patches reaches the next.
+    pub fn compile_isolated(&self, case: &Case) -> Result<PyRef<PyCode>, String> {
+        self.interpreter.enter(|vm| {
+            vm.compile(&case.full_script(), Mode::Exec, "<policy>".to_owned())
+                .map_err(|e| format!("SyntaxError: {e}"))
+        })
+    }
+
+    /// Runs code from [`Self::compile_isolated`] in empty globals.
+    pub fn run_isolated(&self, compiled: &PyRef<PyCode>) -> Outcome {
+        self.run_with(compiled, false)
+    }
+
+    fn run_with(&self, compiled: &PyRef<PyCode>, on_prelude: bool) -> Outcome {
         let ticket = self.watchdog.arm(self.timeout);
         let outcome = self.interpreter.enter(|vm| {
-            let globals = match fresh_globals(vm, &self.prelude_globals) {
-                Ok(globals) => globals,
-                Err(e) => return Outcome::Error(exception_text(vm, &e)),
+            let globals = if on_prelude {
+                match fresh_globals(vm, &self.prelude_globals) {
+                    Ok(globals) => globals,
+                    Err(e) => return Outcome::Error(exception_text(vm, &e)),
+                }
+            } else {
+                vm.ctx.new_dict()
             };
             let scope = Scope::with_builtins(None, globals.clone(), vm);
             if let Err(e) = vm.run_code_obj(compiled.clone(), scope) {
@@ -150,7 +176,11 @@ impl Watchdog {
                 }));
             }
         });
-        Watchdog { arm_tx, running, next_ticket: AtomicU64::new(1) }
+        Watchdog {
+            arm_tx,
+            running,
+            next_ticket: AtomicU64::new(1),
+        }
     }
 
     fn arm(&self, timeout: Duration) -> u64 {
@@ -161,6 +191,8 @@ impl Watchdog {
     }
 
     fn disarm(&self, ticket: u64) {
-        let _ = self.running.compare_exchange(ticket, 0, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = self
+            .running
+            .compare_exchange(ticket, 0, Ordering::SeqCst, Ordering::SeqCst);
     }
 }
