@@ -419,6 +419,7 @@ async fn the_server_runs_jobs_in_worker_processes() {
 #[ignore = "a benchmark: prints figures, asserts nothing about speed"]
 async fn per_job_overhead() {
     const JOBS: u32 = 500;
+    const ROUNDS: u32 = 5;
     let program = || {
         let mut j = with_function(
             job("def check(user):\n    return user.startswith('ak') and double(len(user)) > 4\ncheck(username)"),
@@ -440,15 +441,21 @@ async fn per_job_overhead() {
         }
         started.elapsed() / jobs
     }
+    let started = Instant::now();
+    let warm_pool = pool(1);
+    time_jobs(&warm_pool, 1, &program).await;
+    let first = started.elapsed();
     let in_process = Sandbox::in_process();
     time_jobs(&in_process, 20, &program).await;
-    let local = time_jobs(&in_process, JOBS, &program).await;
-
-    let started = Instant::now();
-    let cold = pool(1);
-    time_jobs(&cold, 1, &program).await;
-    let first = started.elapsed();
-    let warm = time_jobs(&cold, JOBS, &program).await;
+    // Interleaved rounds, median of each: the machine's other load hits both alike.
+    let (mut locals, mut warms) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        locals.push(time_jobs(&in_process, JOBS / ROUNDS, &program).await);
+        warms.push(time_jobs(&warm_pool, JOBS / ROUNDS, &program).await);
+    }
+    locals.sort();
+    warms.sort();
+    let (local, warm) = (locals[ROUNDS as usize / 2], warms[ROUNDS as usize / 2]);
 
     let two = pool(2);
     time_jobs(&two, 4, &program).await;
@@ -465,18 +472,26 @@ async fn per_job_overhead() {
     }
     let parallel = started.elapsed() / (2 * JOBS);
 
+    let code = program().code;
+    let started = Instant::now();
+    for _ in 0..JOBS {
+        Sandbox::compile_check(&code, &["double".into(), "username".into()]).unwrap();
+    }
+    let compile = started.elapsed() / JOBS;
+
     let profile = if cfg!(debug_assertions) {
         "debug"
     } else {
         "release"
     };
     println!("sandbox per-job cost ({profile} build, {JOBS} jobs each, one host call per job):");
-    println!("  in-process (thread per job):        {local:?}");
+    println!("  parse + compile only (no run):       {compile:?}");
+    println!("  in-process (thread per job), median: {local:?}");
     println!("  worker pool, first job (spawn):      {first:?}");
-    println!("  worker pool, warm worker:            {warm:?}");
+    println!("  worker pool, warm worker, median:    {warm:?}");
     println!("  worker pool of 2, 2 callers (per job, wall): {parallel:?}");
     println!(
-        "  pool overhead over in-process:       {:?}",
-        warm.saturating_sub(local)
+        "  pool minus in-process (median of {ROUNDS} rounds): {:.0} µs",
+        warm.as_secs_f64() * 1e6 - local.as_secs_f64() * 1e6
     );
 }
