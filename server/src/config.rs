@@ -54,9 +54,31 @@ pub struct Config {
     /// Mark cookies `Secure` (set when keyflow is served over HTTPS).
     #[arg(long, env = "KEYFLOW_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+
+    /// The expression sandbox's worker executable (default: this program).
+    #[arg(long, env = "KEYFLOW_SANDBOX_WORKER")]
+    pub sandbox_worker: Option<std::path::PathBuf>,
+
+    /// Expression sandbox workers running at once (0: one per core).
+    #[arg(long, env = "KEYFLOW_SANDBOX_WORKERS", default_value_t = 0)]
+    pub sandbox_workers: usize,
+
+    /// Memory one expression may use, in MiB.
+    #[arg(long, env = "KEYFLOW_SANDBOX_MAX_MEMORY_MB", default_value_t = 64)]
+    pub sandbox_max_memory_mb: usize,
 }
 
 impl Config {
+    /// The expression sandbox's settings.
+    pub fn sandbox(&self) -> crate::sandbox::SandboxConfig {
+        crate::sandbox::SandboxConfig {
+            worker_exe: self.sandbox_worker.clone(),
+            workers: self.sandbox_workers,
+            max_memory_bytes: self.sandbox_max_memory_mb.saturating_mul(1024 * 1024),
+            ..crate::sandbox::SandboxConfig::default()
+        }
+    }
+
     /// Ensures the directory of a SQLite file exists, so the default works on a fresh checkout.
     pub fn prepare_sqlite_dir(&self) -> std::io::Result<()> {
         if let Some(rest) = self.database_url.strip_prefix("sqlite://") {

@@ -47,6 +47,7 @@ async fn harness() -> Harness {
         db,
         settings: Arc::new(EngineSettings::default()),
         passwords: PasswordHasher::new().unwrap(),
+        sandbox: crate::sandbox::Sandbox::in_process(),
     };
     Harness {
         services,
