@@ -1,9 +1,13 @@
 //! Per-evaluation cost of expression policies, through the public policy API
 //! (`keyflow::policies::evaluate`), on a throw-away SQLite database.
 //!
-//! Run: `cargo run --release -p keyflow --example expression_bench [iterations]`
-//! (a debug build works too, with `cargo run -p keyflow --example expression_bench`; say which
-//! when quoting figures). Prints the median and p95 wall time of one evaluation per expression.
+//! Run: `cargo build --release -p keyflow --bin keyflow --example expression_bench && \
+//!       target/release/examples/expression_bench [iterations]`
+//! (a debug build works too: `cargo build -p keyflow --bin keyflow --example expression_bench`
+//! then `target/debug/examples/expression_bench`; say which when quoting figures). Prints the
+//! median and p95 wall time of one evaluation per expression, with the sandbox in-process and,
+//! when the `keyflow` binary sits next to `examples/` (it is the worker executable), with the
+//! production worker-process pool.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +18,7 @@ use keyflow::engine::context::{FlowContext, PendingUser};
 use keyflow::engine::policy::PolicyRequest;
 use keyflow::engine::request::RequestInfo;
 use keyflow::engine::{EngineServices, EngineSettings};
+use keyflow::sandbox::{Sandbox, SandboxConfig};
 use keyflow::store::{group, group_member, policy};
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::json;
@@ -52,11 +57,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
     let db = keyflow::store::connect_and_migrate(&url).await?;
-    let services = EngineServices {
-        db: db.clone(),
-        settings: Arc::new(EngineSettings::default()),
-        passwords: PasswordHasher::new()?,
-    };
+    let mut sandboxes = vec![("in-process", Sandbox::in_process())];
+    let worker = std::env::current_exe()?
+        .parent()
+        .and_then(|examples| examples.parent())
+        .map(|profile| profile.join("keyflow"))
+        .filter(|exe| exe.exists());
+    match worker {
+        Some(exe) => sandboxes.push((
+            "worker pool",
+            Sandbox::new(SandboxConfig {
+                worker_exe: Some(exe),
+                ..SandboxConfig::default()
+            }),
+        )),
+        None => println!("(no keyflow binary next to examples/: worker pool not measured)"),
+    }
+    let passwords = PasswordHasher::new()?;
     let user = keyflow::users::create(
         &db,
         keyflow::users::NewUser {
@@ -111,7 +128,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         request: &info,
     };
 
-    println!("expression policy evaluation, {iterations} runs each (after 50 warm-up runs)");
+    for (mode, sandbox) in sandboxes {
+    let services = EngineServices {
+        db: db.clone(),
+        settings: Arc::new(EngineSettings::default()),
+        passwords: passwords.clone(),
+        sandbox,
+    };
+    println!("{mode}: expression policy evaluation, {iterations} runs each (after 50 warm-up runs)");
     for (name, expression) in [
         ("password_optional", PASSWORD_OPTIONAL),
         ("prompt_check", PROMPT_CHECK),
@@ -143,6 +167,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             percentile(&times, 0.5).as_secs_f64() * 1e6,
             percentile(&times, 0.95).as_secs_f64() * 1e6,
         );
+    }
     }
     Ok(())
 }
