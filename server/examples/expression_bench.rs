@@ -55,7 +55,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(2000);
     let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
     let db = keyflow::store::connect_and_migrate(&url).await?;
     let mut sandboxes = vec![("in-process", Sandbox::in_process())];
     let worker = std::env::current_exe()?
@@ -129,45 +132,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     for (mode, sandbox) in sandboxes {
-    let services = EngineServices {
-        db: db.clone(),
-        settings: Arc::new(EngineSettings::default()),
-        passwords: passwords.clone(),
-        sandbox,
-    };
-    println!("{mode}: expression policy evaluation, {iterations} runs each (after 50 warm-up runs)");
-    for (name, expression) in [
-        ("password_optional", PASSWORD_OPTIONAL),
-        ("prompt_check", PROMPT_CHECK),
-        ("group_member", GROUP_MEMBER),
-    ] {
-        let row = policy::Model {
-            id: uuid::Uuid::new_v4(),
-            name: name.into(),
-            kind: "expression".into(),
-            config: json!({ "expression": expression }),
-            execution_logging: false,
+        let services = EngineServices {
+            db: db.clone(),
+            settings: Arc::new(EngineSettings::default()),
+            passwords: passwords.clone(),
+            sandbox,
         };
-        let timeout = Duration::from_secs(30);
-        let mut times = Vec::with_capacity(iterations);
-        for i in 0..iterations + 50 {
-            let started = Instant::now();
-            let result = keyflow::policies::evaluate(&services, &row, &request, timeout).await?;
-            let elapsed = started.elapsed();
-            if !result.passing {
-                return Err(format!("{name}: expected a pass, got {result:?}").into());
-            }
-            if i >= 50 {
-                times.push(elapsed);
-            }
-        }
-        times.sort();
         println!(
-            "{name:>18}: median {:>8.1} µs   p95 {:>8.1} µs",
-            percentile(&times, 0.5).as_secs_f64() * 1e6,
-            percentile(&times, 0.95).as_secs_f64() * 1e6,
+            "{mode}: expression policy evaluation, {iterations} runs each (after 50 warm-up runs)"
         );
-    }
+        for (name, expression) in [
+            ("password_optional", PASSWORD_OPTIONAL),
+            ("prompt_check", PROMPT_CHECK),
+            ("group_member", GROUP_MEMBER),
+        ] {
+            let row = policy::Model {
+                id: uuid::Uuid::new_v4(),
+                name: name.into(),
+                kind: "expression".into(),
+                config: json!({ "expression": expression }),
+                execution_logging: false,
+            };
+            let timeout = Duration::from_secs(30);
+            let mut times = Vec::with_capacity(iterations);
+            for i in 0..iterations + 50 {
+                let started = Instant::now();
+                let result =
+                    keyflow::policies::evaluate(&services, &row, &request, timeout).await?;
+                let elapsed = started.elapsed();
+                if !result.passing {
+                    return Err(format!("{name}: expected a pass, got {result:?}").into());
+                }
+                if i >= 50 {
+                    times.push(elapsed);
+                }
+            }
+            times.sort();
+            println!(
+                "{name:>18}: median {:>8.1} µs   p95 {:>8.1} µs",
+                percentile(&times, 0.5).as_secs_f64() * 1e6,
+                percentile(&times, 0.95).as_secs_f64() * 1e6,
+            );
+        }
     }
     Ok(())
 }
