@@ -136,9 +136,10 @@ fn reply_to_result(reply: HostReply) -> ExtFunctionResult {
         HostReply::Raise { exc_type, message } => {
             let exception = match ExcType::from_str(&exc_type) {
                 Ok(kind) => MontyException::new(kind, Some(message)),
-                Err(_) => {
-                    MontyException::new(ExcType::RuntimeError, Some(format!("{exc_type}: {message}")))
-                }
+                Err(_) => MontyException::new(
+                    ExcType::RuntimeError,
+                    Some(format!("{exc_type}: {message}")),
+                ),
             };
             ExtFunctionResult::Error(exception)
         }

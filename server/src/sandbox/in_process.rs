@@ -40,7 +40,9 @@ pub(crate) async fn run(
             break;
         }
     }
-    done_rx
-        .await
-        .unwrap_or_else(|_| Err(SandboxError::WorkerCrashed("the interpreter panicked".into())))
+    done_rx.await.unwrap_or_else(|_| {
+        Err(SandboxError::WorkerCrashed(
+            "the interpreter panicked".into(),
+        ))
+    })
 }

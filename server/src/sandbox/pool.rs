@@ -140,7 +140,10 @@ impl Pool {
     }
 
     fn start_worker(&self) -> Result<Worker, SandboxError> {
-        let exe = self.exe.as_ref().map_err(|e| SandboxError::WorkerCrashed(e.clone()))?;
+        let exe = self
+            .exe
+            .as_ref()
+            .map_err(|e| SandboxError::WorkerCrashed(e.clone()))?;
         Worker::start(exe, self.max_memory_bytes).map_err(|e| {
             SandboxError::WorkerCrashed(format!(
                 "cannot start {} sandbox-worker: {e}",

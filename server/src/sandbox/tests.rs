@@ -155,7 +155,10 @@ async fn a_huge_single_allocation_is_refused_before_it_happens() {
         run(job("'x' * 10**10")).await,
         Err(SandboxError::MemoryLimit)
     );
-    assert_eq!(run(job("2 ** 10**10")).await, Err(SandboxError::MemoryLimit));
+    assert_eq!(
+        run(job("2 ** 10**10")).await,
+        Err(SandboxError::MemoryLimit)
+    );
 }
 
 #[tokio::test]
@@ -230,7 +233,10 @@ async fn a_host_call_may_run_a_nested_job() {
     let mut host = Nesting {
         sandbox: sandbox.clone(),
     };
-    assert_eq!(sandbox.run(outer, &mut host).await, Ok(MontyObject::Int(42)));
+    assert_eq!(
+        sandbox.run(outer, &mut host).await,
+        Ok(MontyObject::Int(42))
+    );
 }
 
 #[tokio::test]
@@ -247,4 +253,16 @@ async fn endless_nesting_stops_at_the_depth_limit() {
         matches!(&result, Err(SandboxError::Raised { message, .. }) if message.contains("recursion")),
         "{result:?}"
     );
+}
+
+/// Request handlers need `Send` futures; a `run` that held a non-`Send` value across an await
+/// would not compile there.
+#[test]
+fn run_is_usable_from_a_request_handler() {
+    fn assert_send<T: Send>(_: &T) {}
+    let sandbox = Sandbox::in_process();
+    let mut host = Recorder::default();
+    assert_send(&sandbox.run(job("1"), &mut host));
+    let pooled = Sandbox::new(SandboxConfig::default());
+    assert_send(&pooled.run(job("1"), &mut host));
 }

@@ -84,7 +84,9 @@ pub(crate) async fn write<T: Serialize>(
 
 /// Async read (parent side). Not cancel-safe: a cancelled read leaves the stream mid-frame, so
 /// the caller discards the worker.
-pub(crate) async fn read<T: DeserializeOwned>(input: &mut (impl AsyncRead + Unpin)) -> io::Result<T> {
+pub(crate) async fn read<T: DeserializeOwned>(
+    input: &mut (impl AsyncRead + Unpin),
+) -> io::Result<T> {
     let mut header = [0u8; 4];
     input.read_exact(&mut header).await?;
     let mut body = vec![0u8; body_len(header)?];

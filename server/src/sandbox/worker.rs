@@ -11,10 +11,10 @@ use super::exec::execute;
 use super::in_process::INTERPRETER_STACK_BYTES;
 use super::wire::{self, FromWorker, ToWorker};
 
-/// What the worker needs besides the program's memory: its own code's data, the allocator's
-/// bookkeeping, the interpreter thread's stack and the protocol buffers. Measured with
-/// `VmData` of an idle worker (about 20 MiB including the stack) plus headroom.
-pub const WORKER_OVERHEAD_BYTES: u64 = 48 * 1024 * 1024 + INTERPRETER_STACK_BYTES as u64;
+/// What the worker needs besides the program's memory: the interpreter thread's stack (which
+/// counts in full) and, for its own data, allocator bookkeeping and protocol buffers, 16 MiB
+/// (an idle worker's `VmData` is the stack plus under 1 MiB).
+pub const WORKER_OVERHEAD_BYTES: u64 = 16 * 1024 * 1024 + INTERPRETER_STACK_BYTES as u64;
 
 /// Runs the worker until its input closes. `max_memory_bytes` is the program's budget; the
 /// process's data segment is capped at that plus [`WORKER_OVERHEAD_BYTES`], so runaway growth
