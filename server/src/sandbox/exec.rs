@@ -1,7 +1,9 @@
 //! Drives one monty run from start to end on the calling thread: the same code runs in a worker
 //! process and on the in-process thread.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use monty::{MontyRun, RunProgress};
 use monty_types::{
@@ -43,6 +45,44 @@ pub(crate) fn compile(
     MontyRun::new(code, script_name, input_names, CompileOptions::default()).map_err(compile_error)
 }
 
+/// What a compiled program depends on: its text, its name in tracebacks and its inputs.
+type ProgramKey = (String, String, Vec<String>);
+
+/// Programs compiled in this process. Every expression job carries the same long prelude, so
+/// parsing it again for each evaluation would dominate the cost; a cached program is cloned
+/// (a `MontyRun` is consumed by a run) instead.
+static COMPILED: LazyLock<Mutex<HashMap<ProgramKey, MontyRun>>> = LazyLock::new(Mutex::default);
+/// Distinct programs kept, and their total source size. Policies are few, so a full cache is
+/// simply emptied: a flood of distinct programs then only costs recompiles, never memory (a
+/// worker's memory ceiling also covers this cache).
+const MAX_COMPILED: usize = 64;
+const MAX_COMPILED_SOURCE_BYTES: usize = 2 * 1024 * 1024;
+
+/// [`compile`] through the per-process cache. Programs that fail to compile are not kept.
+pub(crate) fn compile_cached(
+    code: String,
+    script_name: &str,
+    input_names: Vec<String>,
+) -> Result<MontyRun, SandboxError> {
+    let key = (code, script_name.to_owned(), input_names);
+    // A poisoned lock only means another job panicked mid-insert; the map itself is intact.
+    let lookup = |key: &ProgramKey| {
+        let cache = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.get(key).cloned()
+    };
+    if let Some(runner) = lookup(&key) {
+        return Ok(runner);
+    }
+    let runner = compile(key.0.clone(), script_name, key.2.clone())?;
+    let mut cache = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    let source_bytes: usize = cache.keys().map(|(code, _, _)| code.len()).sum();
+    if cache.len() >= MAX_COMPILED || source_bytes + key.0.len() > MAX_COMPILED_SOURCE_BYTES {
+        cache.clear();
+    }
+    cache.insert(key, runner.clone());
+    Ok(runner)
+}
+
 /// Runs `spec` to the end. `ask` answers each host call, blocking; `None` means the host is gone
 /// and ends the run.
 pub(crate) fn execute(
@@ -50,7 +90,7 @@ pub(crate) fn execute(
     mut ask: impl FnMut(HostCall) -> Option<HostReply>,
 ) -> Result<MontyObject, SandboxError> {
     let limits = spec.limits;
-    let runner = compile(spec.code, &spec.script_name, spec.input_names)?;
+    let runner = compile_cached(spec.code, &spec.script_name, spec.input_names)?;
     let tracker = ResourceTracker::new(ResourceLimits {
         max_duration: Some(limits.timeout),
         // Without monty-alloc this is only checked against single large requests (a string
