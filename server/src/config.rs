@@ -54,9 +54,34 @@ pub struct Config {
     /// Mark cookies `Secure` (set when keyflow is served over HTTPS).
     #[arg(long, env = "KEYFLOW_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+
+    /// Password hashes (argon2id, 19 MiB each) run at once; default: one per CPU core.
+    #[arg(long, env = "KEYFLOW_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+
+    /// Longest wait, in milliseconds, for a free hashing slot before a login is told to try
+    /// again.
+    #[arg(
+        long,
+        env = "KEYFLOW_PASSWORD_QUEUE_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    pub password_queue_timeout_ms: u64,
 }
 
 impl Config {
+    /// The password hasher's bounds from these settings.
+    pub fn hash_limits(&self) -> crate::auth::password::HashLimits {
+        let defaults = crate::auth::password::HashLimits::default();
+        crate::auth::password::HashLimits {
+            concurrency: self
+                .password_hash_concurrency
+                .filter(|&n| n > 0)
+                .unwrap_or(defaults.concurrency),
+            queue_timeout: std::time::Duration::from_millis(self.password_queue_timeout_ms),
+        }
+    }
+
     /// Ensures the directory of a SQLite file exists, so the default works on a fresh checkout.
     pub fn prepare_sqlite_dir(&self) -> std::io::Result<()> {
         if let Some(rest) = self.database_url.strip_prefix("sqlite://") {

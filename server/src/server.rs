@@ -52,7 +52,7 @@ pub async fn build_state(
     config.prepare_sqlite_dir()?;
     let db = crate::store::connect_and_migrate(&config.database_url).await?;
     let secret = crate::bootstrap::secret_key(&db, config.secret_key.as_deref()).await?;
-    let passwords = PasswordHasher::new()?;
+    let passwords = PasswordHasher::with_limits(config.hash_limits())?;
     // The default flows are embedded blueprints, applied when new or changed.
     crate::blueprints::embedded::apply_defaults(&db, Utc::now()).await?;
     crate::bootstrap::bootstrap_admin(
@@ -87,6 +87,11 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     crate::housekeeping::spawn(
         state.services.db.clone(),
         std::time::Duration::from_secs(300),
+    );
+    // A few seconds after a burst of logins the hash buffers go back to the allocator.
+    state.services.passwords.spawn_memory_release(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(3),
     );
     let app = router(state);
     tracing::info!("keyflow listening on http://{addr}");
