@@ -136,6 +136,7 @@ mod tests {
             ("site-root", "site-root"),
             ("site-pkg-dir", "site-pkg-dir"),
             ("site-addr", "site-addr"),
+            ("hash-files", "hash-files"),
         ] {
             let build = value(
                 &cargo[cargo.find("[[workspace.metadata.leptos]]").unwrap_or(0)..],
