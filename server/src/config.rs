@@ -67,6 +67,18 @@ pub struct Config {
         default_value_t = 5000
     )]
     pub password_queue_timeout_ms: u64,
+
+    /// The expression sandbox's worker executable (default: this program).
+    #[arg(long, env = "KEYFLOW_SANDBOX_WORKER")]
+    pub sandbox_worker: Option<std::path::PathBuf>,
+
+    /// Expression sandbox workers running at once (0: one per core).
+    #[arg(long, env = "KEYFLOW_SANDBOX_WORKERS", default_value_t = 0)]
+    pub sandbox_workers: usize,
+
+    /// Memory one expression may use, in MiB.
+    #[arg(long, env = "KEYFLOW_SANDBOX_MAX_MEMORY_MB", default_value_t = 64)]
+    pub sandbox_max_memory_mb: usize,
 }
 
 impl Config {
@@ -79,6 +91,16 @@ impl Config {
                 .filter(|&n| n > 0)
                 .unwrap_or(defaults.concurrency),
             queue_timeout: std::time::Duration::from_millis(self.password_queue_timeout_ms),
+        }
+    }
+
+    /// The expression sandbox's settings.
+    pub fn sandbox(&self) -> crate::sandbox::SandboxConfig {
+        crate::sandbox::SandboxConfig {
+            worker_exe: self.sandbox_worker.clone(),
+            workers: self.sandbox_workers,
+            max_memory_bytes: self.sandbox_max_memory_mb.saturating_mul(1024 * 1024),
+            ..crate::sandbox::SandboxConfig::default()
         }
     }
 

@@ -2,6 +2,7 @@
 //!
 //! - [`engine`]: planner, executor, the `Stage` trait and the policy engine (no HTTP inside);
 //! - [`stages`]: one module per stage kind;
+//! - [`sandbox`]: runs untrusted Python (expression policies) in worker subprocesses;
 //! - [`store`]: sea-orm entities and migrations (SQLite by default, PostgreSQL for scale-out);
 //! - [`http`]: the axum routes, the only place HTTP exists.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -20,6 +21,7 @@ pub mod memory;
 pub mod mfa;
 pub mod policies;
 pub mod reputation;
+pub mod sandbox;
 pub mod server;
 pub mod sessions;
 pub mod stages;

@@ -26,11 +26,35 @@ enum Command {
         #[command(subcommand)]
         command: keyflow::blueprints::cli::BlueprintCommand,
     },
+    /// Internal: an expression sandbox worker, started by the server (stdin/stdout protocol).
+    #[command(hide = true)]
+    SandboxWorker {
+        /// Memory a program may use, in bytes.
+        #[arg(long)]
+        max_memory_bytes: u64,
+    },
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // A worker is single-threaded and logs nothing on stdout (its protocol channel): it starts
+    // before the runtime and the log subscriber.
+    if let Some(Command::SandboxWorker { max_memory_bytes }) = cli.command {
+        return keyflow::sandbox::worker::main(max_memory_bytes);
+    }
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(error) => {
+            eprintln!("keyflow: cannot start the async runtime: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> std::process::ExitCode {
     let filter =
         EnvFilter::try_new(&cli.config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     if matches!(cli.command, Some(Command::Blueprint { .. })) {
@@ -48,6 +72,7 @@ async fn main() -> std::process::ExitCode {
         Command::Blueprint { command } => keyflow::blueprints::cli::run(&cli.config, command)
             .await
             .map_err(Into::into),
+        Command::SandboxWorker { .. } => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

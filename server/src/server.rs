@@ -71,6 +71,7 @@ pub async fn build_state(
             ..EngineSettings::default()
         }),
         passwords,
+        sandbox: crate::sandbox::Sandbox::new(config.sandbox()),
     };
     Ok(AppState {
         services,

@@ -1,6 +1,7 @@
 //! `POST /api/v3/managed/blueprints/apply/` over real HTTP: only administrators may apply, a dry
 //! run changes nothing, applying twice changes nothing the second time, an invalid blueprint is
-//! a 400 that names the entry and leaves the database as it was, and the flow it creates runs.
+//! a 400 that names the entry and leaves the database as it was, the flow it creates runs, and
+//! `state: absent` removes objects whatever order the entries are listed in.
 
 mod common;
 
@@ -14,6 +15,7 @@ both_databases!(
     an_invalid_blueprint_is_a_400_and_changes_nothing,
     a_session_administrator_needs_the_csrf_token,
     a_stage_kind_not_implemented_yet_shows_a_flow_error,
+    absent_entries_remove_in_either_order_and_again_is_no_error,
 );
 
 const APPLY: &str = "/api/v3/managed/blueprints/apply/";
@@ -258,4 +260,74 @@ async fn a_stage_kind_not_implemented_yet_shows_a_flow_error(db: Db) {
     // Never a silent pass: the stage's configuration is stored, its behaviour is not there yet.
     let challenge = server.browser().get_flow("unenroll", "").await;
     assert_eq!(challenge["component"], "ak-stage-flow-error", "{challenge}");
+}
+
+/// A password stage (`id: pw`) and an identification stage asking for its password on the same
+/// page (`password_stage: !KeyOf pw`), the referencing entry first when `referencing_first`,
+/// both with `state`.
+fn password_and_identification(state: &str, referencing_first: bool) -> String {
+    let password = format!(
+        "- model: authentik_stages_password.passwordstage\n  id: pw\n  state: {state}\n  \
+         identifiers:\n    name: api-login-password\n  attrs:\n    \
+         backends: [authentik.core.auth.InbuiltBackend]\n"
+    );
+    let identification = format!(
+        "- model: authentik_stages_identification.identificationstage\n  state: {state}\n  \
+         identifiers:\n    name: api-login-identification\n  attrs:\n    \
+         user_fields: [username]\n    password_stage: !KeyOf pw\n"
+    );
+    let (first, second) = if referencing_first {
+        (identification, password)
+    } else {
+        (password, identification)
+    };
+    format!("version: 1\nentries:\n{first}{second}")
+}
+
+async fn stage_names(server: &TestServer) -> Vec<String> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    keyflow::store::stage::Entity::find()
+        .filter(keyflow::store::stage::Column::Name.starts_with("api-login-"))
+        .all(server.db())
+        .await
+        .expect("stage query")
+        .into_iter()
+        .map(|s| s.name)
+        .collect()
+}
+
+fn actions(report: &Value) -> Vec<Value> {
+    report["blueprints"][0]["entries"]
+        .as_array()
+        .map(|entries| entries.iter().map(|e| e["action"].clone()).collect())
+        .unwrap_or_default()
+}
+
+async fn absent_entries_remove_in_either_order_and_again_is_no_error(db: Db) {
+    let server = TestServer::start(db).await;
+    for referencing_first in [false, true] {
+        let present = password_and_identification("present", false);
+        let (status, body) = post_as_admin(&server, APPLY, "application/yaml", present).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(stage_names(&server).await.len(), 2);
+
+        let absent = password_and_identification("absent", referencing_first);
+        let (status, removed) =
+            post_as_admin(&server, APPLY, "application/yaml", absent.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "referencing first: {referencing_first}: {removed}"
+        );
+        assert_eq!(actions(&removed), [json!("deleted"), json!("deleted")]);
+        assert!(stage_names(&server).await.is_empty());
+
+        let (status, again) = post_as_admin(&server, APPLY, "application/yaml", absent).await;
+        assert_eq!(status, StatusCode::OK, "second run: {again}");
+        assert_eq!(again["changes"], 0);
+        assert_eq!(actions(&again), [json!("unchanged"), json!("unchanged")]);
+        for entry in again["blueprints"][0]["entries"].as_array().unwrap() {
+            assert_eq!(entry["notes"], json!(["already absent"]), "{entry}");
+        }
+    }
 }

@@ -178,6 +178,7 @@ impl<'a> Run<'a> {
             context,
             allow_env: self.options.allow_env,
             now: self.options.now,
+            removing: false,
         }
     }
 
@@ -283,11 +284,18 @@ impl<'a> Run<'a> {
     }
 }
 
-/// Resolves the entry's conditions, identifiers and attributes.
+/// Resolves the entry's conditions, identifiers and attributes. A `state: absent` entry needs
+/// only its identifiers to find what to delete: its attributes are not resolved, so references
+/// in them (perhaps to objects this blueprint removed) cannot block the removal.
 async fn resolve_entry(
     scope: &Scope<'_>,
     entry: &Entry,
 ) -> Result<(bool, Fields, Fields), TagError> {
+    let removing = Scope {
+        removing: entry.state == EntryState::Absent,
+        ..*scope
+    };
+    let scope = &removing;
     for (i, condition) in entry.conditions.iter().enumerate() {
         if !truthy(&resolve(scope, condition, format!("conditions[{i}]")).await?) {
             return Ok((false, Fields::new(), Fields::new()));
@@ -305,6 +313,9 @@ async fn resolve_entry(
         )
         .await?,
     );
+    if scope.removing {
+        return Ok((true, identifiers, Fields::new()));
+    }
     let attrs = object(resolve(scope, &Yaml::Mapping(entry.attrs.clone()), "attrs".into()).await?);
     Ok((true, identifiers, attrs))
 }
@@ -334,14 +345,14 @@ async fn apply_to_store(
             store.delete(tx, &record.pk).await?;
             return Ok(Done {
                 outcome: Outcome::Deleted,
-                reference: Reference::Deleted,
+                reference: Reference::Deleted(Some(record.pk.clone())),
                 notes: Vec::new(),
             });
         }
         (EntryState::Absent, None) => {
             return Ok(Done {
                 outcome: Outcome::Unchanged,
-                reference: Reference::Deleted,
+                reference: Reference::Deleted(None),
                 notes: vec!["already absent".into()],
             });
         }

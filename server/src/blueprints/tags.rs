@@ -20,8 +20,9 @@ pub enum Reference {
     Pk(Value),
     /// The entry was skipped, for this reason; entries pointing at it are skipped too.
     Skipped(String),
-    /// The entry removed its object (`state: absent`).
-    Deleted,
+    /// The entry removed its object (`state: absent`): the pk it had, or `None` when there
+    /// was nothing to remove.
+    Deleted(Option<Value>),
 }
 
 /// Why a value could not be produced.
@@ -45,6 +46,10 @@ pub struct Scope<'a> {
     /// embedded blueprints, not for blueprints sent over the API.
     pub allow_env: bool,
     pub now: chrono::DateTime<chrono::Utc>,
+    /// Resolving the identifiers of a `state: absent` entry: `!KeyOf` an entry that deleted its
+    /// object gives the pk that object had (null when it was already gone), so the removal
+    /// finds what is left, or reports it already absent, in any order.
+    pub removing: bool,
 }
 
 type Resolving<'a> = Pin<Box<dyn Future<Output = Result<Value, TagError>> + Send + 'a>>;
@@ -248,7 +253,8 @@ async fn key_of(scope: &Scope<'_>, value: &Yaml, path: &str) -> Result<Value, Ta
         Some(Reference::Skipped(reason)) => Err(TagError::Skip(format!(
             "!KeyOf {id} points at a skipped entry ({reason})"
         ))),
-        Some(Reference::Deleted) => Err(invalid(
+        Some(Reference::Deleted(pk)) if scope.removing => Ok(pk.clone().unwrap_or(Value::Null)),
+        Some(Reference::Deleted(_)) => Err(invalid(
             path,
             format!("!KeyOf {id}: that entry deleted its object (state: absent)"),
         )),

@@ -481,3 +481,150 @@ async fn shared_authentik_blueprints_apply_cleanly_twice() {
         assert_eq!(second.changes, 0, "{name}:\n{}", second.to_text());
     }
 }
+
+/// A flow, a password stage (`id: pw`), an identification stage asking for that password on
+/// the same page (`password_stage: !KeyOf pw`) and the binding of the identification stage,
+/// listed in `order` (indices into that list), every entry with `state`.
+fn login_entries(state: &str, order: [usize; 4]) -> String {
+    let entries = [
+        "- model: authentik_flows.flow\n  id: flow\n  identifiers:\n    slug: bp-login\n  \
+         attrs:\n    name: Login\n    title: Login\n    designation: authentication\n",
+        "- model: authentik_stages_password.passwordstage\n  id: pw\n  identifiers:\n    \
+         name: bp-login-password\n  attrs:\n    backends: [authentik.core.auth.InbuiltBackend]\n",
+        "- model: authentik_stages_identification.identificationstage\n  id: ident\n  \
+         identifiers:\n    name: bp-login-identification\n  attrs:\n    user_fields: [username]\n    \
+         password_stage: !KeyOf pw\n",
+        "- model: authentik_flows.flowstagebinding\n  identifiers:\n    target: !KeyOf flow\n    \
+         stage: !KeyOf ident\n    order: 10\n",
+    ];
+    let mut text = String::from("version: 1\nentries:\n");
+    for i in order {
+        text.push_str(&entries[i].replacen("\n", &format!("\n  state: {state}\n"), 1));
+    }
+    text
+}
+
+async fn login_stages(db: &DatabaseConnection) -> Vec<String> {
+    stage::Entity::find()
+        .filter(stage::Column::Name.starts_with("bp-login"))
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect()
+}
+
+#[tokio::test]
+async fn absent_entries_remove_referenced_objects_in_either_order() {
+    let forward = [0, 1, 2, 3];
+    // The identification stage before the password stage it points at (a `!KeyOf` to a later
+    // entry, which only an absent entry may have in its attrs), and the binding after it.
+    let referencing_first = [0, 2, 3, 1];
+    for order in [forward, referencing_first] {
+        let t = fresh_db().await;
+        apply_text(&t.db, &login_entries("present", forward))
+            .await
+            .unwrap();
+        assert_eq!(login_stages(&t.db).await.len(), 2);
+
+        let removed = apply_text(&t.db, &login_entries("absent", order))
+            .await
+            .unwrap_or_else(|e| panic!("order {order:?}: {e}"));
+        // Deleting the flow (or the stage) took the binding with it: found already absent.
+        let expected: Vec<Outcome> = order
+            .iter()
+            .map(|&i| {
+                if i == 3 {
+                    Outcome::Unchanged
+                } else {
+                    Outcome::Deleted
+                }
+            })
+            .collect();
+        assert_eq!(outcomes(&removed), expected, "order {order:?}");
+        assert!(login_stages(&t.db).await.is_empty(), "order {order:?}");
+        assert!(flow_by_slug(&t.db, "bp-login").await.is_none());
+        assert!(
+            flow_stage_binding::Entity::find()
+                .all(&t.db)
+                .await
+                .unwrap()
+                .is_empty(),
+            "no binding left behind"
+        );
+
+        let again = apply_text(&t.db, &login_entries("absent", order))
+            .await
+            .unwrap_or_else(|e| panic!("order {order:?}, second run: {e}"));
+        assert_eq!(outcomes(&again), vec![Outcome::Unchanged; 4]);
+        assert_eq!(again.changes, 0);
+        for entry in &again.blueprints[0].entries {
+            assert_eq!(entry.notes, ["already absent"], "{entry:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failing_removal_removes_nothing() {
+    let t = fresh_db().await;
+    apply_text(&t.db, &login_entries("present", [0, 1, 2, 3]))
+        .await
+        .unwrap();
+    let broken = format!(
+        "{}- model: authentik_flows.flow\n  state: absent\n  identifiers:\n    slug: !KeyOf nowhere\n",
+        login_entries("absent", [0, 1, 2, 3])
+    );
+    let error = invalid(apply_text(&t.db, &broken).await);
+    assert!(error.message.contains("nowhere"), "{error}");
+    assert_eq!(login_stages(&t.db).await.len(), 2);
+    assert!(flow_by_slug(&t.db, "bp-login").await.is_some());
+}
+
+#[tokio::test]
+async fn a_removed_stage_is_no_longer_referenced() {
+    let t = fresh_db().await;
+    apply_text(&t.db, &login_entries("present", [0, 1, 2, 3]))
+        .await
+        .unwrap();
+    apply_text(
+        &t.db,
+        "version: 1\nentries:\n- model: authentik_stages_password.passwordstage\n  \
+         state: absent\n  identifiers:\n    name: bp-login-password\n",
+    )
+    .await
+    .unwrap();
+    let identification = stage::Entity::find()
+        .filter(stage::Column::Name.eq("bp-login-identification"))
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        identification.config["password_stage"],
+        serde_json::Value::Null,
+        "{}",
+        identification.config
+    );
+}
+
+#[tokio::test]
+async fn a_present_entry_cannot_point_at_a_removed_object() {
+    let t = fresh_db().await;
+    apply_text(&t.db, &login_entries("present", [0, 1, 2, 3]))
+        .await
+        .unwrap();
+    let text = login_entries("present", [0, 1, 2, 3]).replacen(
+        "passwordstage\n  state: present",
+        "passwordstage\n  state: absent",
+        1,
+    );
+    let error = invalid(apply_text(&t.db, &text).await);
+    assert!(
+        error
+            .message
+            .contains("!KeyOf pw: that entry deleted its object (state: absent)"),
+        "{error}"
+    );
+    assert_eq!(login_stages(&t.db).await.len(), 2);
+}

@@ -67,6 +67,24 @@ impl FlowContext {
     pub fn remove_extra(&mut self, key: &str) {
         self.extra.remove(key);
     }
+
+    /// Applies the plan-context keys a policy set (see `PolicyResult::context`). A value that
+    /// does not fit its key's type (e.g. `pending_user` set to a string) is dropped with a
+    /// warning, never half-applied.
+    pub fn apply_policy_writes(&mut self, writes: &Map<String, Value>) {
+        for (key, value) in writes {
+            let Ok(Value::Object(mut current)) = serde_json::to_value(&*self) else {
+                return;
+            };
+            current.insert(key.clone(), value.clone());
+            match serde_json::from_value::<FlowContext>(Value::Object(current)) {
+                Ok(updated) => *self = updated,
+                Err(error) => {
+                    tracing::warn!(key, %error, "a policy wrote a plan-context value of the wrong shape")
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -251,6 +251,7 @@ impl Run<'_, '_> {
                     },
                 )
                 .await?;
+                plan.context.apply_policy_writes(&result.context);
                 if !result.passing {
                     plan.pop();
                     continue;

@@ -61,4 +61,6 @@ pub struct EngineServices {
     pub db: DatabaseConnection,
     pub settings: Arc<EngineSettings>,
     pub passwords: PasswordHasher,
+    /// Runs expression policies (untrusted Python).
+    pub sandbox: crate::sandbox::Sandbox,
 }

@@ -49,7 +49,7 @@ pub async fn plan(
     services: &EngineServices,
     flow: &flow::Model,
     session: &ActiveSession,
-    context: FlowContext,
+    mut context: FlowContext,
     request: &RequestInfo,
 ) -> EngineResult<Planned> {
     let requirement: AuthenticationRequirement =
@@ -82,6 +82,7 @@ pub async fn plan(
         },
     )
     .await?;
+    context.apply_policy_writes(&flow_result.context);
     if !flow_result.passing {
         let message = if flow_result.messages.is_empty() {
             NOT_APPLICABLE.to_owned()
@@ -112,6 +113,7 @@ pub async fn plan(
                 },
             )
             .await?;
+            context.apply_policy_writes(&result.context);
             if !result.passing {
                 continue;
             }

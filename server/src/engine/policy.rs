@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
 use super::{context::FlowContext, request::RequestInfo, EngineResult, EngineServices};
@@ -21,17 +22,21 @@ pub struct PolicyRequest<'a> {
     pub request: &'a RequestInfo,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PolicyResult {
     pub passing: bool,
     pub messages: Vec<String>,
+    /// Plan-context keys the policy set (expression policies write through
+    /// `context["flow_plan"].context`): key → new value, as the plan stores it. The caller
+    /// applies them to the plan with [`FlowContext::apply_policy_writes`].
+    pub context: Map<String, Json>,
 }
 
 impl PolicyResult {
     pub fn pass() -> Self {
         Self {
             passing: true,
-            messages: vec![],
+            ..Self::default()
         }
     }
 }
@@ -47,7 +52,16 @@ pub fn combine(mode: PolicyEngineMode, results: &[PolicyResult]) -> PolicyResult
         .iter()
         .flat_map(|r| r.messages.iter().cloned())
         .collect();
-    PolicyResult { passing, messages }
+    // Later bindings' writes win, as they would have run later in authentik.
+    let context = results
+        .iter()
+        .flat_map(|r| r.context.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .collect();
+    PolicyResult {
+        passing,
+        messages,
+        context,
+    }
 }
 
 /// All groups a user is in, including the groups those inherit from.
@@ -167,7 +181,7 @@ pub fn combine_outcomes(mode: PolicyEngineMode, outcomes: &[BindingOutcome]) -> 
         match outcome {
             BindingOutcome::Static { passing, negate } => static_results.push(PolicyResult {
                 passing: *passing != *negate,
-                messages: vec![],
+                ..PolicyResult::default()
             }),
             BindingOutcome::Policy {
                 result: Ok(result),
@@ -181,6 +195,7 @@ pub fn combine_outcomes(mode: PolicyEngineMode, outcomes: &[BindingOutcome]) -> 
             } => results.push(PolicyResult {
                 passing: *failure_result,
                 messages: vec![error.clone()],
+                ..PolicyResult::default()
             }),
         }
     }
@@ -205,6 +220,7 @@ mod tests {
         PolicyResult {
             passing,
             messages: vec![format!("{passing}")],
+            ..PolicyResult::default()
         }
     }
 
@@ -237,7 +253,7 @@ mod tests {
             result: result
                 .map(|passing| PolicyResult {
                     passing,
-                    messages: vec![],
+                    ..PolicyResult::default()
                 })
                 .map_err(str::to_owned),
             negate,

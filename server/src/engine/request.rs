@@ -11,6 +11,13 @@ pub struct RequestInfo {
     pub user_agent: String,
     /// The executor request's own query (not the nested `query`): used for denied handling.
     pub own_params: Vec<(String, String)>,
+    /// Path of the HTTP request (`/api/v3/flows/executor/<slug>/`) and its method.
+    pub path: String,
+    pub method: String,
+    /// Request headers (names lower-case) without credentials (cookies, authorization).
+    pub headers: Vec<(String, String)>,
+    /// The clock policies read (`None`: the system clock); set by tests.
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl RequestInfo {

@@ -47,6 +47,7 @@ async fn harness() -> Harness {
         db,
         settings: Arc::new(EngineSettings::default()),
         passwords: PasswordHasher::new().unwrap(),
+        sandbox: crate::sandbox::Sandbox::in_process(),
     };
     Harness {
         services,
@@ -299,4 +300,94 @@ async fn a_stage_that_always_restarts_is_stopped_instead_of_looping() {
         h.run("loop", "", None).await,
         Err(EngineError::RestartLoop)
     ));
+}
+
+/// Binds an expression policy to `target` (a flow or a flow-stage binding).
+async fn bind_expression(h: &Harness, target: Uuid, expression: &str) {
+    let policy_id = Uuid::new_v4();
+    crate::store::policy::ActiveModel {
+        id: Set(policy_id),
+        name: Set(format!("expression-{policy_id}")),
+        kind: Set("expression".into()),
+        config: Set(json!({ "expression": expression })),
+        execution_logging: Set(false),
+    }
+    .insert(&h.services.db)
+    .await
+    .unwrap();
+    policy_binding::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        target_id: Set(target),
+        policy_id: Set(Some(policy_id)),
+        group_id: Set(None),
+        user_id: Set(None),
+        negate: Set(false),
+        enabled: Set(true),
+        order: Set(0),
+        timeout: Set(30),
+        failure_result: Set(false),
+    }
+    .insert(&h.services.db)
+    .await
+    .unwrap();
+}
+
+/// authentik's OOBE flow sets the pending user from a flow policy, and stage policies write
+/// prompt data: both writes reach the plan (planner and executor paths).
+#[tokio::test]
+async fn expression_policy_writes_reach_the_plan() {
+    let mut h = harness().await;
+    let admin = crate::users::create(
+        &h.services.db,
+        crate::users::NewUser {
+            username: "oobe-admin",
+            email: "admin@example.com",
+            name: "",
+            password_hash: String::new(),
+            is_superuser: true,
+            user_type: "internal",
+            path: "users",
+        },
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let flow_id = h.flow("oobe", AuthenticationRequirement::None).await;
+    bind_expression(
+        &h,
+        flow_id,
+        "admin = ak_user_by(username=\"oobe-admin\")\ncontext[\"flow_plan\"].context[\"pending_user\"] = admin\nreturn True",
+    )
+    .await;
+    let ident = h
+        .stage(
+            "oobe-ident",
+            StageConfig::Identification(IdentificationStage::default()),
+        )
+        .await;
+    let binding = bind(&h.services.db, flow_id, ident, 10, true)
+        .await
+        .unwrap();
+    bind_expression(
+        &h,
+        binding,
+        "request.context.setdefault(\"prompt_data\", {})[\"locale\"] = \"de\"\nreturn request.context[\"pending_user\"].username == \"oobe-admin\"",
+    )
+    .await;
+
+    let challenge = h.run("oobe", "", None).await.unwrap();
+    assert_eq!(challenge.component(), "ak-stage-identification");
+    let plan = super::plan_store::load(&h.services, h.session.id, flow_id, Utc::now())
+        .await
+        .unwrap()
+        .expect("a saved plan");
+    let pending = plan
+        .context
+        .pending_user
+        .expect("pending_user from the flow policy");
+    assert_eq!(
+        (pending.pk, pending.username.as_str()),
+        (Some(admin.id), "oobe-admin")
+    );
+    assert_eq!(plan.context.prompt_data.get("locale"), Some(&json!("de")));
 }

@@ -35,6 +35,8 @@ pub fn request_info(
     state: &AppState,
     headers: &HeaderMap,
     peer: SocketAddr,
+    method: &str,
+    path: &str,
     raw_query: Option<&str>,
 ) -> RequestInfo {
     let header = |name: header::HeaderName| {
@@ -57,6 +59,24 @@ pub fn request_info(
         own_params: raw_query
             .map(|q| FlowQuery::parse(q).params)
             .unwrap_or_default(),
+        path: path.to_owned(),
+        method: method.to_owned(),
+        headers: headers
+            .iter()
+            .filter(|(name, _)| {
+                !matches!(
+                    name.as_str(),
+                    "cookie" | "authorization" | "proxy-authorization"
+                )
+            })
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        now: None,
     }
 }
 
@@ -102,7 +122,7 @@ pub async fn get(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let info = request_info(&state, &headers, peer, uri.query());
+    let info = request_info(&state, &headers, peer, "GET", uri.path(), uri.query());
     let mut session = session::current_or_new(&state, &headers, &info).await?;
     let challenge = run_flow(&state, &mut session, &slug, &params.query, None, info).await?;
     Ok(challenge_response(&state, &session, challenge))
@@ -151,7 +171,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let info = request_info(&state, &headers, peer, uri.query());
+    let info = request_info(&state, &headers, peer, "POST", uri.path(), uri.query());
     let body = parse_body(&headers, &body)?;
     let mut session = session::current_or_new(&state, &headers, &info).await?;
     // Signed-in sessions must prove the request came from our own page (anonymous flow POSTs

@@ -47,6 +47,8 @@ impl FlowBackend for SsrFlowBackend {
             &self.state,
             &headers,
             peer,
+            parts.as_ref().map_or("GET", |p| p.method.as_str()),
+            parts.as_ref().map_or("", |p| p.uri.path()),
             parts.as_ref().and_then(|p| p.uri.query()),
         );
         let outcome = async {
@@ -133,7 +135,14 @@ pub async fn flow_form_post(
     if let Value::Object(map) = &mut body {
         map.remove("csrf_token");
     }
-    let info = request_info(&state, &headers, peer, None);
+    let info = request_info(
+        &state,
+        &headers,
+        peer,
+        parts.method.as_str(),
+        parts.uri.path(),
+        None,
+    );
     let mut session = session::current_or_new(&state, &headers, &info).await?;
     if session.user.is_some() && !session::csrf_ok(&session, &headers, form_csrf.as_deref()) {
         return Err(ApiError::Forbidden(

@@ -48,6 +48,7 @@ impl DummyPolicy {
         PolicyResult {
             passing: self.result,
             messages: vec!["dummy".into()],
+            ..PolicyResult::default()
         }
     }
 }

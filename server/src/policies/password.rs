@@ -157,6 +157,7 @@ fn fail(messages: Vec<String>) -> PolicyResult {
     PolicyResult {
         passing: false,
         messages: messages.into_iter().filter(|m| !m.is_empty()).collect(),
+        ..PolicyResult::default()
     }
 }
 

@@ -54,7 +54,7 @@ impl ReputationPolicy {
                 .await?;
         Ok(PolicyResult {
             passing: score <= self.threshold,
-            messages: Vec::new(),
+            ..PolicyResult::default()
         })
     }
 }

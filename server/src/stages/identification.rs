@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::password::{authenticate, record_failure, PasswordStage};
+use super::password::{cancelled, PasswordCheck, PasswordStage};
 use super::StageConfig;
 use crate::engine::{
     context::PendingUser,
@@ -180,23 +180,27 @@ impl IdentificationStage {
         }
     }
 
-    /// Looks the identifier up and makes the match (or a stand-in) the pending user.
-    async fn identify(&self, cx: &mut StageCx<'_>, uid: &str) -> EngineResult<Option<user::Model>> {
-        let found = find_by_identifier(
+    /// The account `uid` names, if any.
+    async fn find(&self, cx: &StageCx<'_>, uid: &str) -> EngineResult<Option<user::Model>> {
+        Ok(find_by_identifier(
             cx.db(),
             &self.user_fields,
             uid,
             self.case_insensitive_matching,
         )
-        .await?;
-        let pending = match &found {
+        .await?)
+    }
+
+    /// Makes `found` (or, for an unknown `uid`, an unsaved stand-in, so later stages behave as
+    /// for a real account) the pending user.
+    fn set_pending_user(&self, cx: &mut StageCx<'_>, uid: &str, found: Option<&user::Model>) {
+        let pending = match found {
             Some(user) => PendingUser {
                 pk: Some(user.id),
                 username: user.username.clone(),
                 email: user.email.clone(),
                 backend: None,
             },
-            // An unsaved stand-in, so later stages behave as for a real account.
             None => PendingUser {
                 pk: None,
                 username: uid.to_owned(),
@@ -208,7 +212,40 @@ impl IdentificationStage {
         if !self.show_matched_user {
             cx.context.pending_user_identifier = Some(uid.to_owned());
         }
-        Ok(found)
+    }
+
+    /// Username and password on one page. A wrong password and an unknown account get the same
+    /// answer, are counted the same way against the password stage's attempt limit, and leave
+    /// no pending user behind (so even the final "access denied" does not tell them apart).
+    async fn combined_login(
+        &self,
+        cx: &mut StageCx<'_>,
+        password_stage: &PasswordStage,
+        uid: &str,
+        password: &str,
+    ) -> EngineResult<StageOutcome> {
+        let found = self.find(cx, uid).await?;
+        let check = password_stage
+            .check(cx, found.as_ref(), uid, password)
+            .await?;
+        match (check, found) {
+            (PasswordCheck::Accepted(ok), Some(user)) => {
+                self.set_pending_user(cx, uid, Some(&user));
+                if let Some(pending) = cx.context.pending_user.as_mut() {
+                    pending.backend = Some(ok.backend.to_owned());
+                }
+                if cx.context.auth_method.is_none() {
+                    cx.context.auth_method = Some(ok.auth_method.to_owned());
+                }
+                Ok(StageOutcome::Passed)
+            }
+            (PasswordCheck::LimitReached, _) => Ok(cancelled()),
+            _ => {
+                let failed =
+                    ResponseErrors::single(NON_FIELD_ERRORS, FAILED_TO_AUTHENTICATE, "invalid");
+                self.invalid(cx, failed).await
+            }
+        }
     }
 }
 
@@ -222,14 +259,13 @@ impl Stage for IdentificationStage {
             self.password_stage,
             self.webauthn_stage,
         ) {
-            match self.identify(cx, &uid).await? {
-                Some(_) => return Ok(StageOutcome::Passed),
-                None if self.pretend_user_exists => return Ok(StageOutcome::Passed),
-                None => {
-                    cx.context.pending_user = None;
-                    cx.context.pending_user_identifier = None;
-                }
+            let found = self.find(cx, &uid).await?;
+            if found.is_some() || self.pretend_user_exists {
+                self.set_pending_user(cx, &uid, found.as_ref());
+                return Ok(StageOutcome::Passed);
             }
+            cx.context.pending_user = None;
+            cx.context.pending_user_identifier = None;
         }
         Ok(StageOutcome::Show(self.challenge_kind(cx).await?))
     }
@@ -258,43 +294,28 @@ impl Stage for IdentificationStage {
                 )
                 .await;
         };
-        let password_stage = self.password_stage(cx).await?;
-        let failed = ResponseErrors::single(NON_FIELD_ERRORS, FAILED_TO_AUTHENTICATE, "invalid");
-
-        let user = match self.identify(cx, &uid).await? {
-            Some(user) => user,
-            None => {
-                // Spend the time a real password check would take, then fail or pretend.
-                let _ = cx
-                    .services
-                    .passwords
-                    .verify(password.unwrap_or_default(), None)
-                    .await?;
-                crate::reputation::adjust(cx.db(), &uid, &cx.request.client_ip, -1, cx.now).await?;
-                if self.pretend_user_exists && password_stage.is_none() {
-                    return Ok(StageOutcome::Passed);
-                }
-                return self.invalid(cx, failed).await;
-            }
-        };
-
-        if let Some(password_stage) = password_stage {
+        if let Some(password_stage) = self.password_stage(cx).await? {
             let password = password.unwrap_or_default();
-            match authenticate(cx, Some(&user), &password, &password_stage.backends).await? {
-                Some(ok) => {
-                    if let Some(pending) = cx.context.pending_user.as_mut() {
-                        pending.backend = Some(ok.backend.to_owned());
-                    }
-                    if cx.context.auth_method.is_none() {
-                        cx.context.auth_method = Some(ok.auth_method.to_owned());
-                    }
-                }
-                None => {
-                    record_failure(cx, &uid, false).await?;
-                    return self.invalid(cx, failed).await;
-                }
-            }
+            return self
+                .combined_login(cx, &password_stage, &uid, &password)
+                .await;
         }
-        Ok(StageOutcome::Passed)
+        if let Some(user) = self.find(cx, &uid).await? {
+            self.set_pending_user(cx, &uid, Some(&user));
+            return Ok(StageOutcome::Passed);
+        }
+        // Spend the time a password check would take, then pretend or fail.
+        let _ = cx
+            .services
+            .passwords
+            .verify(password.unwrap_or_default(), None)
+            .await?;
+        crate::reputation::adjust(cx.db(), &uid, &cx.request.client_ip, -1, cx.now).await?;
+        if self.pretend_user_exists {
+            self.set_pending_user(cx, &uid, None);
+            return Ok(StageOutcome::Passed);
+        }
+        let failed = ResponseErrors::single(NON_FIELD_ERRORS, FAILED_TO_AUTHENTICATE, "invalid");
+        self.invalid(cx, failed).await
     }
 }

@@ -1,6 +1,9 @@
 //! Password: checks the pending user's password. Unknown (pretend) users are checked against a
 //! dummy hash so they take as long as real ones; after `failed_attempts_before_cancel` wrong
-//! tries in one flow the flow is cancelled.
+//! tries in one flow the flow is cancelled ([`attempts`] counts them, for every stage that
+//! checks a password).
+
+pub mod attempts;
 
 use app::protocol::{ChallengeKind, PasswordChallenge, ResponseErrors};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -18,8 +21,6 @@ use crate::{events, reputation};
 
 pub const BACKEND_INBUILT: &str = "authentik.core.auth.InbuiltBackend";
 pub const BACKEND_TOKEN: &str = "authentik.core.auth.TokenBackend";
-/// Failed tries so far in this flow (a plan-context key).
-const FAILED_ATTEMPTS_KEY: &str = "goauthentik.io/stages/password/failed_attempts";
 pub const INVALID_PASSWORD: &str = "Invalid password";
 
 fn default_backends() -> Vec<String> {
@@ -129,7 +130,46 @@ pub async fn record_failure(cx: &StageCx<'_>, identifier: &str, mfa: bool) -> En
     Ok(())
 }
 
+/// One password check with the attempt limit applied.
+pub enum PasswordCheck {
+    Accepted(Authenticated),
+    /// Wrong; the person may try again.
+    Rejected,
+    /// Wrong, and the limit is reached: end the flow with [`cancelled`].
+    LimitReached,
+}
+
+/// The answer when the attempt limit is reached, the same on every path and for real and
+/// unknown accounts: access denied, "Invalid password" (authentik's lockout answer).
+pub fn cancelled() -> StageOutcome {
+    StageOutcome::denied(INVALID_PASSWORD)
+}
+
 impl PasswordStage {
+    /// Checks `password` for `user` (None: an unknown account, checked against the dummy hash)
+    /// with this stage's backends. A wrong password is recorded against `identifier`
+    /// ([`record_failure`]) and counted against `failed_attempts_before_cancel`; a right one
+    /// resets the count.
+    pub async fn check(
+        &self,
+        cx: &mut StageCx<'_>,
+        user: Option<&user::Model>,
+        identifier: &str,
+        password: &str,
+    ) -> EngineResult<PasswordCheck> {
+        if let Some(ok) = authenticate(cx, user, password, &self.backends).await? {
+            attempts::clear(cx.context);
+            return Ok(PasswordCheck::Accepted(ok));
+        }
+        record_failure(cx, identifier, false).await?;
+        Ok(
+            match attempts::count_failure(cx.context, self.failed_attempts_before_cancel) {
+                attempts::AfterFailure::TryAgain => PasswordCheck::Rejected,
+                attempts::AfterFailure::Cancel => PasswordCheck::LimitReached,
+            },
+        )
+    }
+
     fn challenge_kind(&self, cx: &StageCx<'_>) -> ChallengeKind {
         ChallengeKind::Password(PasswordChallenge {
             user: cx.pending_user_info(),
@@ -168,28 +208,27 @@ impl Stage for PasswordStage {
             Some(pk) => user::Entity::find_by_id(pk).one(cx.db()).await?,
             None => None,
         };
-        if let Some(ok) = authenticate(cx, user.as_ref(), &password, &self.backends).await? {
-            if let Some(pending) = cx.context.pending_user.as_mut() {
-                pending.backend = Some(ok.backend.to_owned());
+        let ok = match self
+            .check(cx, user.as_ref(), &pending.username, &password)
+            .await?
+        {
+            PasswordCheck::Accepted(ok) => ok,
+            PasswordCheck::LimitReached => return Ok(cancelled()),
+            PasswordCheck::Rejected => {
+                let errors = ResponseErrors::single("password", INVALID_PASSWORD, "invalid");
+                return Ok(StageOutcome::Invalid(self.challenge_kind(cx), errors));
             }
-            cx.context.user_backend = Some(ok.backend.to_owned());
-            if cx.context.auth_method.is_none() {
-                cx.context.auth_method = Some(ok.auth_method.to_owned());
-                if let Value::Object(args) = ok.auth_method_args {
-                    cx.context.auth_method_args.extend(args);
-                }
+        };
+        if let Some(pending) = cx.context.pending_user.as_mut() {
+            pending.backend = Some(ok.backend.to_owned());
+        }
+        cx.context.user_backend = Some(ok.backend.to_owned());
+        if cx.context.auth_method.is_none() {
+            cx.context.auth_method = Some(ok.auth_method.to_owned());
+            if let Value::Object(args) = ok.auth_method_args {
+                cx.context.auth_method_args.extend(args);
             }
-            cx.context.remove_extra(FAILED_ATTEMPTS_KEY);
-            return Ok(StageOutcome::Passed);
         }
-
-        record_failure(cx, &pending.username, false).await?;
-        let failed: u32 = cx.context.get_extra(FAILED_ATTEMPTS_KEY).unwrap_or(0) + 1;
-        cx.context.set_extra(FAILED_ATTEMPTS_KEY, failed);
-        if self.failed_attempts_before_cancel > 0 && failed >= self.failed_attempts_before_cancel {
-            return Ok(StageOutcome::denied(INVALID_PASSWORD));
-        }
-        let errors = ResponseErrors::single("password", INVALID_PASSWORD, "invalid");
-        Ok(StageOutcome::Invalid(self.challenge_kind(cx), errors))
+        Ok(StageOutcome::Passed)
     }
 }

@@ -210,6 +210,9 @@ impl TestServer {
             ADMIN_TOKEN,
             "--max-body-bytes",
             "65536",
+            // The server runs inside the test binary: its sandbox workers are the real keyflow.
+            "--sandbox-worker",
+            env!("CARGO_BIN_EXE_keyflow"),
         ];
         args.extend_from_slice(extra_flags);
         let config = Cli::parse_from(args).config;

@@ -146,6 +146,40 @@ impl ModelStore for StageStore {
             .exec(tx)
             .await?;
         stage::Entity::delete_by_id(id).exec(tx).await?;
-        Ok(())
+        clear_references_to(tx, id).await
     }
+}
+
+/// Removes references to the deleted stage `id` from other stages' configuration (an
+/// identification stage's `password_stage`, a validation stage's `configuration_stages`, ...),
+/// as authentik's foreign keys do (`SET NULL`, or the id leaves the list). These references
+/// live in the JSON `config` column, which no database constraint watches.
+async fn clear_references_to(tx: &DatabaseTransaction, id: uuid::Uuid) -> Result<(), EntryError> {
+    let is_id = |value: &Value| super::uuid_of(value) == Some(id);
+    for row in stage::Entity::find().all(tx).await? {
+        let Value::Object(mut config) = row.config.clone() else {
+            continue;
+        };
+        let mut changed = false;
+        for value in config.values_mut() {
+            if let Value::Array(items) = value {
+                let before = items.len();
+                items.retain(|item| !is_id(item));
+                changed |= items.len() != before;
+            } else if is_id(&*value) {
+                *value = Value::Null;
+                changed = true;
+            }
+        }
+        if changed {
+            stage::ActiveModel {
+                id: Set(row.id),
+                config: Set(Value::Object(config)),
+                ..Default::default()
+            }
+            .update(tx)
+            .await?;
+        }
+    }
+    Ok(())
 }

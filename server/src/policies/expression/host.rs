@@ -1,259 +1,277 @@
-//! The native half of the expression environment: functions the prelude calls for what needs
-//! the database (user lookups, groups) or the process (logging). They run on the blocking
-//! thread that evaluates the expression and reach the async database through the runtime handle.
+//! The host half of the expression environment: the functions the prelude calls for what needs
+//! the database (user lookups, groups, authenticators, other policies, events). The sandbox
+//! pauses the expression at each call and resumes it with the answer.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use serde_json::{json, Map, Value as Json};
-use starlark::any::ProvidesStaticType;
-use starlark::environment::GlobalsBuilder;
-use starlark::eval::Evaluator;
-use starlark::starlark_module;
-use starlark::values::{none::NoneType, Value};
+use async_trait::async_trait;
+use monty_types::MontyObject;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use serde_json::{json, Value as Json};
 use uuid::Uuid;
 
-use crate::engine::{policy::all_group_ids, EngineServices};
-use crate::store::{group, user};
+use super::values;
+use crate::engine::{
+    policy::{all_group_ids, PolicyRequest},
+    EngineServices,
+};
+use crate::sandbox::{Host, HostCall, HostReply, MAX_NESTING_DEPTH};
+use crate::store::{
+    group, group_member, policy, static_device, totp_device, user, webauthn_device,
+};
 
-/// Longest log line an expression may write (longer ones are cut).
-const MAX_LOG_CHARS: usize = 1000;
+/// How deep `ak_call_policy` may nest (a policy calling itself stops here); the sandbox refuses
+/// deeper jobs anyway.
+const MAX_POLICY_DEPTH: usize = MAX_NESTING_DEPTH;
+/// Longest event action an expression may record.
+const MAX_ACTION_CHARS: usize = 100;
 
-/// What the native functions reach, handed to the evaluator as its `extra`.
-#[derive(ProvidesStaticType)]
-pub struct Host {
-    /// `None` when only compiling (validation): natives are never called then.
-    pub services: Option<EngineServices>,
-    pub runtime: Option<tokio::runtime::Handle>,
-    /// The policy's name, for log lines.
-    pub policy: String,
+pub struct ExpressionHost<'a> {
+    pub services: &'a EngineServices,
+    pub request: &'a PolicyRequest<'a>,
+    /// The evaluating policy's name, for events and log lines.
+    pub policy: &'a str,
+    pub timeout: Duration,
+    /// `ak_call_policy` nesting of this evaluation.
+    pub depth: usize,
 }
 
-fn host<'a>(eval: &Evaluator<'_, 'a, '_>) -> anyhow::Result<&'a Host> {
-    eval.extra
-        .and_then(|extra| extra.downcast_ref::<Host>())
-        .ok_or_else(|| anyhow::anyhow!("expression host is not available"))
+/// Why a host function refused: becomes a Python exception in the expression.
+struct Refusal {
+    exc_type: &'static str,
+    message: String,
 }
 
-impl Host {
-    fn block_on<T>(
-        &self,
-        f: impl for<'s> FnOnce(
-            &'s EngineServices,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = anyhow::Result<T>> + Send + 's>,
-        >,
-    ) -> anyhow::Result<T> {
-        match (&self.services, &self.runtime) {
-            (Some(services), Some(runtime)) => runtime.block_on(f(services)),
-            _ => Err(anyhow::anyhow!("database is not available here")),
+fn refuse(exc_type: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        exc_type,
+        message: message.into(),
+    }
+}
+
+impl From<sea_orm::DbErr> for Refusal {
+    fn from(error: sea_orm::DbErr) -> Self {
+        tracing::warn!(%error, "expression host: database error");
+        refuse("RuntimeError", "keyflow could not read its data")
+    }
+}
+
+#[async_trait]
+impl Host for ExpressionHost<'_> {
+    async fn call(&mut self, call: HostCall) -> HostReply {
+        let answer = match call.function.as_str() {
+            "_ak_host_user_by" => self.user_by(&call.kwargs).await,
+            "_ak_host_user_groups" => self.user_groups(&call.args).await,
+            "_ak_host_has_authenticator" => self.has_authenticator(&call.args).await,
+            "_ak_host_call_policy" => self.call_policy(&call.args).await,
+            "_ak_host_create_event" => self.create_event(&call.args, &call.kwargs).await,
+            other => Err(refuse(
+                "NameError",
+                format!("name '{other}' is not defined"),
+            )),
+        };
+        match answer {
+            Ok(value) => HostReply::Value(value),
+            Err(refusal) => HostReply::Raise {
+                exc_type: refusal.exc_type.to_owned(),
+                message: refusal.message,
+            },
         }
     }
 }
 
-/// The JSON the prelude turns into a user struct.
-pub fn user_json(user: &user::Model, backend: Option<&str>) -> Json {
-    let mut value = json!({
-        "pk": user.id,
-        "id": user.id,
-        "uuid": user.uuid.to_string(),
-        "username": user.username,
-        "email": user.email,
-        "name": user.name,
-        "is_active": user.is_active,
-        "is_superuser": user.is_superuser,
-        "attributes": user.attributes,
-        "path": user.path,
-        "type": user.user_type,
-        "is_authenticated": true,
-        "is_anonymous": false,
-        "_usable_password": !user.password.is_empty() && !user.password.starts_with('!'),
-    });
-    if let (Some(backend), Some(map)) = (backend, value.as_object_mut()) {
-        map.insert("backend".into(), json!(backend));
-    }
-    value
-}
-
-/// authentik's `AnonymousUser`, as far as expressions can tell.
-pub fn anonymous_user_json() -> Json {
-    json!({
-        "pk": null,
-        "id": null,
-        "username": "",
-        "email": "",
-        "name": "",
-        "is_active": false,
-        "is_superuser": false,
-        "attributes": {},
-        "is_authenticated": false,
-        "is_anonymous": true,
-        "_usable_password": false,
-    })
-}
-
-async fn groups_of(services: &EngineServices, user_id: i32) -> anyhow::Result<Vec<group::Model>> {
-    let ids: HashSet<Uuid> = all_group_ids(services, user_id)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(group::Entity::find()
-        .filter(group::Column::Id.is_in(ids))
-        .order_by_asc(group::Column::Name)
-        .all(&services.db)
-        .await?)
-}
-
-fn group_json(group: &group::Model) -> Json {
-    json!({
-        "pk": group.id.to_string(),
-        "group_uuid": group.id.to_string(),
-        "name": group.name,
-        "is_superuser": group.is_superuser,
-        "attributes": group.attributes,
-    })
-}
-
-fn user_pk(value: Value<'_>) -> anyhow::Result<Option<i32>> {
-    if value.is_none() {
-        return Ok(None);
-    }
-    match value.unpack_i32() {
-        Some(pk) => Ok(Some(pk)),
-        None => Err(anyhow::anyhow!("a user's pk must be an integer")),
-    }
-}
-
-fn filters_of(value: Value<'_>) -> anyhow::Result<Map<String, Json>> {
-    match value.to_json_value()? {
-        Json::Object(map) => Ok(map),
-        _ => Err(anyhow::anyhow!("filters must be keyword arguments")),
-    }
-}
-
-fn as_text(value: &Json) -> String {
+fn as_text(value: &MontyObject) -> String {
     match value {
-        Json::String(s) => s.clone(),
+        MontyObject::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
 
-#[starlark_module]
-pub fn natives(builder: &mut GlobalsBuilder) {
-    /// Writes an expression's log line to tracing (the event text only, never its kwargs).
-    fn _ak_log(
-        level: &str,
-        event: &str,
-        eval: &mut Evaluator<'_, '_, '_>,
-    ) -> anyhow::Result<NoneType> {
-        let policy = host(eval)?.policy.as_str();
-        let event: String = event.chars().take(MAX_LOG_CHARS).collect();
-        match level {
-            "debug" => tracing::debug!(policy, "{event}"),
-            "warning" => tracing::warn!(policy, "{event}"),
-            "error" => tracing::error!(policy, "{event}"),
-            _ => tracing::info!(policy, "{event}"),
+fn user_pk(value: Option<&MontyObject>) -> Result<i32, Refusal> {
+    match value {
+        Some(MontyObject::Int(pk)) => {
+            i32::try_from(*pk).map_err(|_| refuse("ValueError", "no such user"))
         }
-        Ok(NoneType)
+        _ => Err(refuse("TypeError", "a user's pk must be an integer")),
     }
+}
 
-    /// The first user matching every filter (`username`, `email`, `name`, `pk`/`id`, `uuid`).
-    fn _ak_user_lookup<'v>(
-        filters: Value<'v>,
-        eval: &mut Evaluator<'v, '_, '_>,
-    ) -> anyhow::Result<Value<'v>> {
-        let filters = filters_of(filters)?;
-        let found = host(eval)?.block_on(|services| {
-            Box::pin(async move {
-                let mut query = user::Entity::find();
-                for (key, value) in &filters {
-                    query = match key.as_str() {
-                        "username" => query.filter(user::Column::Username.eq(as_text(value))),
-                        "email" => query.filter(user::Column::Email.eq(as_text(value))),
-                        "name" => query.filter(user::Column::Name.eq(as_text(value))),
-                        "pk" | "id" => query.filter(
-                            user::Column::Id.eq(value.as_i64().and_then(|v| i32::try_from(v).ok())),
-                        ),
-                        "uuid" => match Uuid::parse_str(&as_text(value)) {
-                            Ok(uuid) => query.filter(user::Column::Uuid.eq(uuid)),
-                            Err(_) => return Ok(None),
-                        },
-                        other => {
-                            return Err(anyhow::anyhow!(
-                                "ak_user_by: filter {other:?} is not supported"
-                            ))
-                        }
-                    };
+impl ExpressionHost<'_> {
+    /// `ak_user_by(**filters)`: the first user matching every filter.
+    async fn user_by(
+        &self,
+        filters: &[(MontyObject, MontyObject)],
+    ) -> Result<MontyObject, Refusal> {
+        let mut query = user::Entity::find();
+        for (key, value) in filters {
+            let key = as_text(key);
+            query = match key.as_str() {
+                "username" => query.filter(user::Column::Username.eq(as_text(value))),
+                "email" => query.filter(user::Column::Email.eq(as_text(value))),
+                "name" => query.filter(user::Column::Name.eq(as_text(value))),
+                "pk" | "id" => query.filter(user::Column::Id.eq(user_pk(Some(value))?)),
+                "uuid" => match Uuid::parse_str(&as_text(value)) {
+                    Ok(uuid) => query.filter(user::Column::Uuid.eq(uuid)),
+                    Err(_) => return Ok(MontyObject::None),
+                },
+                "is_active" => {
+                    query.filter(user::Column::IsActive.eq(value == &MontyObject::Bool(true)))
                 }
-                Ok(query
-                    .order_by_asc(user::Column::Id)
-                    .one(&services.db)
-                    .await?)
-            })
-        })?;
-        Ok(match found {
-            Some(user) => eval.heap().alloc(user_json(&user, None)),
-            None => Value::new_none(),
-        })
-    }
-
-    /// Whether the user is in a group (directly or through a parent) matching every filter
-    /// (`name`, `pk`/`group_uuid`).
-    fn _ak_group_member<'v>(
-        pk: Value<'v>,
-        filters: Value<'v>,
-        eval: &mut Evaluator<'v, '_, '_>,
-    ) -> anyhow::Result<bool> {
-        let Some(pk) = user_pk(pk)? else {
-            return Ok(false);
-        };
-        let filters = filters_of(filters)?;
-        for key in filters.keys() {
-            if !matches!(key.as_str(), "name" | "pk" | "group_uuid") {
-                return Err(anyhow::anyhow!(
-                    "ak_is_group_member: filter {key:?} is not supported"
-                ));
-            }
-        }
-        let groups = host(eval)?.block_on(|services| Box::pin(groups_of(services, pk)))?;
-        Ok(groups.iter().map(group_json).any(|g| {
-            filters
-                .iter()
-                .all(|(key, wanted)| g.get(key).map(as_text) == Some(as_text(wanted)))
-        }))
-    }
-
-    /// The user's groups' attributes merged (by group name), the user's own on top.
-    fn _ak_group_attributes<'v>(
-        pk: Value<'v>,
-        attributes: Value<'v>,
-        eval: &mut Evaluator<'v, '_, '_>,
-    ) -> anyhow::Result<Value<'v>> {
-        let mut merged = Map::new();
-        if let Some(pk) = user_pk(pk)? {
-            let groups = host(eval)?.block_on(|services| Box::pin(groups_of(services, pk)))?;
-            for group in groups {
-                if let Json::Object(attrs) = group.attributes {
-                    merged.extend(attrs);
+                other => {
+                    return Err(refuse(
+                        "ValueError",
+                        format!("ak_user_by: filter {other:?} is not supported"),
+                    ))
                 }
-            }
+            };
         }
-        if let Json::Object(own) = attributes.to_json_value()? {
-            merged.extend(own);
-        }
-        Ok(eval.heap().alloc(Json::Object(merged)))
+        let found = query
+            .order_by_asc(user::Column::Id)
+            .one(&self.services.db)
+            .await?;
+        Ok(found.map_or(MontyObject::None, |u| values::user(&u, None)))
     }
 
-    /// The user's groups, including inherited ones.
-    fn _ak_user_groups<'v>(
-        pk: Value<'v>,
-        eval: &mut Evaluator<'v, '_, '_>,
-    ) -> anyhow::Result<Value<'v>> {
-        let groups = match user_pk(pk)? {
-            Some(pk) => host(eval)?.block_on(|services| Box::pin(groups_of(services, pk)))?,
-            None => Vec::new(),
+    /// The user's groups: direct ones, or with `inherited` also their parents.
+    async fn user_groups(&self, args: &[MontyObject]) -> Result<MontyObject, Refusal> {
+        let pk = user_pk(args.first())?;
+        let inherited = matches!(args.get(1), Some(MontyObject::Bool(true)));
+        let ids: HashSet<Uuid> = if inherited {
+            all_group_ids(self.services, pk)
+                .await
+                .map_err(|e| refuse("RuntimeError", e.to_string()))?
+        } else {
+            group_member::Entity::find()
+                .filter(group_member::Column::UserId.eq(pk))
+                .all(&self.services.db)
+                .await?
+                .into_iter()
+                .map(|m| m.group_id)
+                .collect()
         };
-        Ok(eval
-            .heap()
-            .alloc(Json::Array(groups.iter().map(group_json).collect())))
+        let groups = group::Entity::find()
+            .filter(group::Column::Id.is_in(ids))
+            .order_by_asc(group::Column::Name)
+            .all(&self.services.db)
+            .await?;
+        Ok(MontyObject::List(
+            groups.iter().map(values::group).collect(),
+        ))
+    }
+
+    /// `ak_user_has_authenticator(user, device_type=None)`: a confirmed device of that kind
+    /// (authentik's model names, e.g. `authentik_stages_authenticator_totp.totpdevice`).
+    async fn has_authenticator(&self, args: &[MontyObject]) -> Result<MontyObject, Refusal> {
+        let pk = user_pk(args.first())?;
+        let kind = match args.get(1) {
+            None | Some(MontyObject::None) => None,
+            Some(value) => Some(as_text(value).to_ascii_lowercase()),
+        };
+        let wants = |name: &str| kind.as_deref().is_none_or(|k| k.contains(name));
+        if !["totp", "static", "webauthn"].iter().any(|k| wants(k)) {
+            return Err(refuse(
+                "ValueError",
+                format!("unknown device type {:?}", kind.unwrap_or_default()),
+            ));
+        }
+        let db = &self.services.db;
+        let mut found = false;
+        if wants("totp") {
+            found |= totp_device::Entity::find()
+                .filter(totp_device::Column::UserId.eq(pk))
+                .filter(totp_device::Column::Confirmed.eq(true))
+                .count(db)
+                .await?
+                > 0;
+        }
+        if !found && wants("static") {
+            found |= static_device::Entity::find()
+                .filter(static_device::Column::UserId.eq(pk))
+                .filter(static_device::Column::Confirmed.eq(true))
+                .count(db)
+                .await?
+                > 0;
+        }
+        if !found && wants("webauthn") {
+            found |= webauthn_device::Entity::find()
+                .filter(webauthn_device::Column::UserId.eq(pk))
+                .filter(webauthn_device::Column::Confirmed.eq(true))
+                .count(db)
+                .await?
+                > 0;
+        }
+        Ok(MontyObject::Bool(found))
+    }
+
+    /// `ak_call_policy(name)`: another policy's result for the same request.
+    async fn call_policy(&self, args: &[MontyObject]) -> Result<MontyObject, Refusal> {
+        let name = args
+            .first()
+            .map(as_text)
+            .ok_or_else(|| refuse("TypeError", "ak_call_policy needs a policy name"))?;
+        if self.depth >= MAX_POLICY_DEPTH {
+            return Err(refuse("RecursionError", "ak_call_policy nests too deeply"));
+        }
+        let row = policy::Entity::find()
+            .filter(policy::Column::Name.eq(name.as_str()))
+            .one(&self.services.db)
+            .await?
+            .ok_or_else(|| refuse("ValueError", format!("Policy {name:?} not found")))?;
+        let config = crate::policies::PolicyConfig::from_row(&row)
+            .map_err(|e| refuse("ValueError", e.to_string()))?;
+        let result = match &config {
+            crate::policies::PolicyConfig::Expression(expression) => {
+                Box::pin(expression.evaluate_at_depth(
+                    self.services,
+                    &row,
+                    self.request,
+                    self.timeout,
+                    self.depth + 1,
+                ))
+                .await
+            }
+            _ => crate::policies::evaluate(self.services, &row, self.request, self.timeout).await,
+        };
+        let (passing, messages) = match result {
+            Ok(result) => (result.passing, result.messages),
+            Err(error) => (false, vec![error.to_string()]),
+        };
+        Ok(values::dict([
+            ("passing", MontyObject::Bool(passing)),
+            (
+                "messages",
+                MontyObject::List(messages.iter().map(|m| values::text(m)).collect()),
+            ),
+        ]))
+    }
+
+    /// `ak_create_event(action, **kwargs)`: an event with the kwargs as its context.
+    async fn create_event(
+        &self,
+        args: &[MontyObject],
+        kwargs: &[(MontyObject, MontyObject)],
+    ) -> Result<MontyObject, Refusal> {
+        let action: String = args
+            .first()
+            .map(as_text)
+            .ok_or_else(|| refuse("TypeError", "ak_create_event needs an action"))?
+            .chars()
+            .take(MAX_ACTION_CHARS)
+            .collect();
+        let mut context = serde_json::Map::new();
+        for (key, value) in kwargs {
+            context.insert(as_text(key), values::to_json(value));
+        }
+        context.insert("policy".into(), json!({"name": self.policy}));
+        let event = crate::events::NewEvent {
+            action: &action,
+            user: self.request.user.map(|u| (u.id, u.username.as_str())),
+            client_ip: &self.request.request.client_ip,
+            context: Json::Object(context),
+            now: chrono::Utc::now(),
+        };
+        crate::events::record(&self.services.db, event).await?;
+        Ok(MontyObject::None)
     }
 }

@@ -1,26 +1,31 @@
-//! Expression policy: authentik's Python expressions, run by a Starlark interpreter (sandboxed:
-//! no I/O, no imports, no unbounded loops). Simple authentik expressions run unchanged: the body
-//! may `return` at top level, and expressions see `request` (`.user`, `.context`,
-//! `.http_request`), `context`, `ak_message`, `ak_is_sso_flow`, `ak_is_group_member`,
-//! `ak_user_by`, `ak_logger` and `ak_client_ip` (see `prelude.star`). Imports are resolved by a
-//! compatibility pass (`source.rs`).
+//! Expression policy: authentik's Python expressions, run unchanged by a sandboxed Python
+//! interpreter (`monty`, through `crate::sandbox`). The admin's expression becomes the body of a
+//! function, after a Python prelude (`prelude.py`) that gives it authentik's globals: `request`
+//! (`.user`, `.context`, `.http_request`), `context`, `ak_message`, `ak_logger`,
+//! `ak_is_group_member`, `ak_user_by`, `ak_user_has_authenticator`, `ak_call_policy`,
+//! `ak_create_event`, `ak_is_sso_flow`, `ak_client_ip`, `ip_address`, `ip_network`,
+//! `regex_match`, `regex_replace`, `list_flatten`, `slugify`. What needs the database is
+//! answered by [`host::ExpressionHost`].
 //!
-//! Evaluation runs on a blocking thread, stops at the binding's timeout (the interpreter checks a
-//! deadline while it loops), and refuses inputs or expressions above a size limit. Any error,
-//! including a timeout, is an evaluation failure: the binding's `failure_result` applies and
-//! the error text becomes the message.
+//! The sandbox has no file system, environment, network or process access; it stops at the
+//! binding's timeout and at memory and recursion limits. Any error, including a timeout, is an
+//! evaluation failure: the binding's `failure_result` applies and the error text becomes the
+//! message. Plan-context keys the expression sets (`context["flow_plan"].context[...] = ...`,
+//! `request.context["prompt_data"][...] = ...`) come back in [`PolicyResult::context`].
 
 mod host;
-mod source;
+mod program;
+mod values;
 
-use std::sync::LazyLock;
-use std::time::{Duration, Instant};
+#[cfg(test)]
+mod corpus_tests;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use monty_types::MontyObject;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value as Json};
-use starlark::environment::{Globals, GlobalsBuilder, LibraryExtension, Module};
-use starlark::eval::Evaluator;
-use starlark::syntax::{AstModule, Dialect};
+use serde_json::{Map, Value as Json};
 use thiserror::Error;
 
 use super::{FieldErrors, PolicyError};
@@ -28,17 +33,30 @@ use crate::engine::{
     policy::{PolicyRequest, PolicyResult},
     EngineServices,
 };
+use crate::sandbox::{Host, Job, Sandbox, SandboxError};
 use crate::store::policy;
-use host::Host;
+use program::Program;
 
-const PRELUDE: &str = include_str!("prelude.star");
 /// Expressions are short programs; this keeps compile time and memory predictable.
 const MAX_EXPRESSION_BYTES: usize = 64 * 1024;
-/// The serialised plan context and users an expression receives.
+/// The serialised plan context an expression receives.
 const MAX_INPUT_BYTES: usize = 1024 * 1024;
-const MAX_CALL_DEPTH: usize = 64;
 /// Longest error text kept as a policy message.
 const MAX_MESSAGE_CHARS: usize = 500;
+/// Longest log line an expression may write (longer ones are cut).
+const MAX_LOG_CHARS: usize = 1000;
+/// Headers never handed to expressions (credentials).
+const HIDDEN_HEADERS: &[&str] = &["cookie", "authorization", "proxy-authorization"];
+
+/// The program's inputs, in order: the request data, then the host functions.
+const INPUT_NAMES: &[&str] = &[
+    "_ak_input",
+    "_ak_host_user_by",
+    "_ak_host_user_groups",
+    "_ak_host_has_authenticator",
+    "_ak_host_call_policy",
+    "_ak_host_create_event",
+];
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -63,44 +81,29 @@ pub enum ExpressionError {
     TooLarge(&'static str),
 }
 
-/// What the expression decided.
+/// What the expression decided, and the plan-context keys it set.
 #[derive(Debug, PartialEq)]
 pub struct Outcome {
     pub passing: bool,
     pub messages: Vec<String>,
+    /// The whole plan context after the expression ran (as the plan stores it).
+    pub context: Map<String, Json>,
+    /// What the expression returned, as JSON (prompt initial values, placeholders).
+    pub value: Json,
 }
 
-static GLOBALS: LazyLock<Globals> = LazyLock::new(|| {
-    GlobalsBuilder::extended_by(&[
-        LibraryExtension::StructType,
-        LibraryExtension::Json,
-        LibraryExtension::Map,
-        LibraryExtension::Filter,
-    ])
-    .with(host::natives)
-    .build()
-});
-
-fn dialect() -> Dialect {
-    Dialect {
-        enable_f_strings: true,
-        ..Dialect::Extended
-    }
+fn input_names() -> Vec<String> {
+    INPUT_NAMES.iter().map(|n| (*n).to_owned()).collect()
 }
 
 impl ExpressionPolicy {
-    /// Compiles the expression (with placeholder inputs) so syntax errors and unknown names are
-    /// reported, with their position, when the policy is saved.
+    /// Compiles the expression so syntax errors are reported, with their position in the
+    /// expression as written, when the policy is saved.
     pub fn validate(&self) -> FieldErrors {
         if self.expression.trim().is_empty() {
             return vec![("expression".into(), "This field may not be blank.".into())];
         }
-        let host = Host {
-            services: None,
-            runtime: None,
-            policy: String::new(),
-        };
-        match run(&self.expression, placeholder_input(), &host, None, false) {
+        match compile(&self.expression) {
             Ok(_) => Vec::new(),
             Err(error) => vec![("expression".into(), error.to_string())],
         }
@@ -113,23 +116,41 @@ impl ExpressionPolicy {
         request: &PolicyRequest<'_>,
         timeout: Duration,
     ) -> Result<PolicyResult, PolicyError> {
-        let input = input(request, row)?;
-        let host = Host {
-            services: Some(services.clone()),
-            runtime: Some(tokio::runtime::Handle::current()),
-            policy: row.name.clone(),
+        self.evaluate_at_depth(services, row, request, timeout, 0)
+            .await
+    }
+
+    /// `depth` counts `ak_call_policy` nesting (bounded by the host).
+    async fn evaluate_at_depth(
+        &self,
+        services: &EngineServices,
+        row: &policy::Model,
+        request: &PolicyRequest<'_>,
+        timeout: Duration,
+        depth: usize,
+    ) -> Result<PolicyResult, PolicyError> {
+        let (input, before) = input(request, &row.name, None)?;
+        let mut host = host::ExpressionHost {
+            services,
+            request,
+            policy: &row.name,
+            timeout,
+            depth,
         };
-        let expression = self.expression.clone();
-        let deadline = Instant::now() + timeout;
-        let outcome = tokio::task::spawn_blocking(move || {
-            run(&expression, input, &host, Some(deadline), true)
-        })
-        .await
-        .map_err(|e| PolicyError::Internal(e.to_string()))?;
+        let outcome = run(
+            &services.sandbox,
+            &self.expression,
+            input,
+            &mut host,
+            timeout,
+            &row.name,
+        )
+        .await;
         match outcome {
             Ok(outcome) => Ok(PolicyResult {
                 passing: outcome.passing,
                 messages: outcome.messages,
+                context: changed_context(&before, outcome.context),
             }),
             Err(ExpressionError::Timeout) => Err(PolicyError::Timeout(timeout.as_secs())),
             Err(error) => Err(PolicyError::Expression(error.to_string())),
@@ -137,174 +158,277 @@ impl ExpressionPolicy {
     }
 }
 
-/// What the prelude builds `request`, `context` and the users from.
-fn input(request: &PolicyRequest<'_>, row: &policy::Model) -> Result<Json, PolicyError> {
-    let mut context =
-        serde_json::to_value(request.context).map_err(|e| PolicyError::Internal(e.to_string()))?;
-    if let Some(map) = context.as_object_mut() {
-        map.remove("pending_user");
-    }
-    let pending_user = match &request.context.pending_user {
-        None => Json::Null,
-        Some(pending) => match request.user {
-            Some(user) if pending.pk == Some(user.id) => {
-                host::user_json(user, pending.backend.as_deref())
-            }
-            // Unsaved (pretend) users have only what identification knew.
-            _ => {
-                let mut user = host::anonymous_user_json();
-                if let Some(map) = user.as_object_mut() {
-                    map.insert("pk".into(), json!(pending.pk));
-                    map.insert("id".into(), json!(pending.pk));
-                    map.insert("username".into(), json!(pending.username));
-                    map.insert("email".into(), json!(pending.email));
-                    if let Some(backend) = &pending.backend {
-                        map.insert("backend".into(), json!(backend));
-                    }
-                }
-                user
-            }
-        },
-    };
-    let user = request
-        .user
-        .map(|u| host::user_json(u, None))
-        .unwrap_or_else(host::anonymous_user_json);
-    let input = json!({
-        "context": context,
-        "pending_user": pending_user,
-        "user": user,
-        "flow_pk": Json::Null,
-        "policy": row.name,
-        "http_request": {
-            "client_ip": request.request.client_ip,
-            "host": request.request.host,
-            "scheme": request.request.scheme,
-            "user_agent": request.request.user_agent,
-        },
-        "tenant": tenant(),
-    });
-    let size = serde_json::to_vec(&input)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
-    if size > MAX_INPUT_BYTES {
-        return Err(PolicyError::Expression(
-            "the flow context is too large for an expression policy".into(),
-        ));
-    }
-    Ok(input)
-}
-
-/// authentik's install-wide defaults that expressions read through `http_request.tenant`.
-fn tenant() -> Json {
-    json!({
-        "default_user_change_name": true,
-        "default_user_change_email": false,
-        "default_user_change_username": false,
-        "reputation_lower_limit": crate::reputation::SCORE_MIN,
-        "reputation_upper_limit": crate::reputation::SCORE_MAX,
-    })
-}
-
-/// Inputs shaped like real ones, for compiling at validation time.
-fn placeholder_input() -> Json {
-    json!({
-        "context": {},
-        "pending_user": null,
-        "user": host::anonymous_user_json(),
-        "flow_pk": null,
-        "policy": "",
-        "http_request": {"client_ip": "", "host": "", "scheme": "", "user_agent": ""},
-        "tenant": tenant(),
-    })
-}
-
-/// Compiles and, when `call` is set, runs the expression.
-fn run(
-    expression: &str,
-    input: Json,
-    host: &Host,
-    deadline: Option<Instant>,
-    call: bool,
-) -> Result<Outcome, ExpressionError> {
+fn compile(expression: &str) -> Result<Program, ExpressionError> {
     if expression.len() > MAX_EXPRESSION_BYTES {
         return Err(ExpressionError::TooLarge("expression is too long"));
     }
-    let prepared = source::prepare(expression);
-    let prelude_lines = PRELUDE.lines().count();
-    let program = format!("{PRELUDE}{}", prepared.code);
-    let locate = |error: &starlark::Error| -> ExpressionError {
-        let message = error.without_diagnostic().to_string();
-        let position = error.span().and_then(|span| {
-            let resolved = span.resolve_span();
-            source::expression_position(
-                resolved.begin.line,
-                resolved.begin.column,
-                prelude_lines,
-                &prepared,
-            )
-        });
-        match position {
+    let program = Program::build(expression);
+    Sandbox::compile_check(&program.code, &input_names()).map_err(|e| locate(&program, e))?;
+    Ok(program)
+}
+
+/// A sandbox error as the admin should read it: compile positions in the expression as written.
+fn locate(program: &Program, error: SandboxError) -> ExpressionError {
+    match error {
+        SandboxError::Compile {
+            line,
+            column,
+            message,
+        } => match program.expression_position(line, column) {
             Some((line, column)) => ExpressionError::Compile {
                 line,
                 column,
                 message,
             },
-            None => ExpressionError::Runtime(message),
-        }
-    };
-    let ast =
-        AstModule::parse("expression", program.clone(), &dialect()).map_err(|e| locate(&e))?;
-    Module::with_temp_heap(|module| {
-        module.set("_ak_input", module.heap().alloc(input));
-        let mut eval = Evaluator::new(&module);
-        eval.extra = Some(host);
-        eval.set_max_callstack_size(MAX_CALL_DEPTH)
-            .map_err(|e| ExpressionError::Runtime(e.to_string()))?;
-        let timed_out = move || deadline.is_some_and(|d| Instant::now() >= d);
-        eval.set_check_cancelled(Box::new(timed_out));
-        eval.eval_module(ast, &GLOBALS).map_err(|e| locate(&e))?;
-        if !call {
-            return Ok(Outcome {
-                passing: false,
-                messages: Vec::new(),
-            });
-        }
-        let entry = module
-            .get(source::ENTRY)
-            .ok_or_else(|| ExpressionError::Runtime("expression entry point missing".into()))?;
-        let result = eval.eval_function(entry, &[], &[]).map_err(|e| {
-            if timed_out() {
-                return ExpressionError::Timeout;
+            None => {
+                ExpressionError::Runtime(format!("expression could not be compiled: {message}"))
             }
-            runtime_error(locate(&e), &prepared.unsupported_imports)
-        })?;
-        let messages = module
-            .get("ak_keyflow_messages")
-            .and_then(|m| m.to_json_value().ok())
-            .and_then(|m| serde_json::from_value::<Vec<String>>(m).ok())
-            .unwrap_or_default();
-        Ok(Outcome {
-            // authentik: `None` fails, anything else by its truth value.
-            passing: !result.is_none() && result.to_bool(),
-            messages,
-        })
+        },
+        SandboxError::Timeout => ExpressionError::Timeout,
+        SandboxError::Raised { exc_type, message } => {
+            let text = if message.is_empty() {
+                exc_type
+            } else {
+                format!("{exc_type}: {message}")
+            };
+            ExpressionError::Runtime(text.chars().take(MAX_MESSAGE_CHARS).collect())
+        }
+        SandboxError::MemoryLimit => {
+            ExpressionError::Runtime("expression used too much memory".into())
+        }
+        SandboxError::RecursionLimit => {
+            ExpressionError::Runtime("expression exceeded the recursion limit".into())
+        }
+        SandboxError::WorkerCrashed(why) => {
+            ExpressionError::Runtime(format!("expression sandbox failed: {why}"))
+        }
+        SandboxError::Overloaded => {
+            ExpressionError::Runtime("too many expressions are running; try again".into())
+        }
+    }
+}
+
+/// Runs `expression` with `input` (see [`input`]) and decodes what the prelude's `_ak_finish`
+/// returns: `(passing, messages, context, logs, result)`.
+async fn run(
+    sandbox: &Sandbox,
+    expression: &str,
+    input: MontyObject,
+    host: &mut (dyn Host + Send),
+    timeout: Duration,
+    policy: &str,
+) -> Result<Outcome, ExpressionError> {
+    let program = compile(expression)?;
+    let mut inputs = vec![input];
+    inputs.extend(INPUT_NAMES[1..].iter().map(|name| MontyObject::Function {
+        name: (*name).to_owned(),
+        docstring: None,
+    }));
+    let job = Job {
+        code: Arc::from(program.code.as_str()),
+        script_name: "expression.py".into(),
+        input_names: input_names(),
+        inputs,
+        timeout,
+    };
+    let result = sandbox
+        .run(job, host)
+        .await
+        .map_err(|e| locate(&program, e))?;
+    decode(&result, policy)
+}
+
+fn decode(result: &MontyObject, policy: &str) -> Result<Outcome, ExpressionError> {
+    let bad = || ExpressionError::Runtime("expression returned an unexpected result".into());
+    let MontyObject::Tuple(parts) = result else {
+        return Err(bad());
+    };
+    let [MontyObject::Bool(passing), messages, context, logs, value] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let messages = match values::to_json(messages) {
+        Json::Array(items) => items
+            .into_iter()
+            .map(|m| match m {
+                Json::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    if let Json::Array(lines) = values::to_json(logs) {
+        for line in lines {
+            log_line(policy, &line);
+        }
+    }
+    let context = match values::to_json(context) {
+        Json::Object(map) => map,
+        _ => Map::new(),
+    };
+    Ok(Outcome {
+        passing: *passing,
+        messages,
+        context,
+        value: values::to_json(value),
     })
 }
 
-/// Errors while running are shown to people: keep them short and point at unsupported imports.
-fn runtime_error(error: ExpressionError, unsupported_imports: &[String]) -> ExpressionError {
-    let mut text = match error {
-        ExpressionError::Compile { line, message, .. } => format!("line {line}: {message}"),
-        other => other.to_string(),
+/// One `ak_logger` line, `[level, event]`, to tracing (the event text only, never its kwargs).
+fn log_line(policy: &str, line: &Json) {
+    let Json::Array(pair) = line else {
+        return;
     };
-    if !unsupported_imports.is_empty() {
-        text.push_str(&format!(
-            " (keyflow does not provide {})",
-            unsupported_imports.join(", ")
+    let level = pair.first().and_then(Json::as_str).unwrap_or("info");
+    let event: String = pair
+        .get(1)
+        .and_then(Json::as_str)
+        .unwrap_or("")
+        .chars()
+        .take(MAX_LOG_CHARS)
+        .collect();
+    match level {
+        "debug" => tracing::debug!(policy, "{event}"),
+        "warning" => tracing::warn!(policy, "{event}"),
+        "error" => tracing::error!(policy, "{event}"),
+        _ => tracing::info!(policy, "{event}"),
+    }
+}
+
+/// The plan-context keys whose value the expression changed (or added), as the plan stores them.
+pub fn changed_context(before: &Map<String, Json>, after: Map<String, Json>) -> Map<String, Json> {
+    after
+        .into_iter()
+        .map(|(key, value)| (key, values::context_value(value)))
+        .filter(|(key, value)| before.get(key) != Some(value))
+        .collect()
+}
+
+/// Evaluates a value expression (a prompt's initial value or placeholder): the same globals as
+/// a policy, plus `user` (the request's user) and `prompt_context`; returns what it returned.
+/// Plan-context writes are not kept.
+pub async fn evaluate_value(
+    services: &EngineServices,
+    expression: &str,
+    request: &PolicyRequest<'_>,
+    prompt_context: &Map<String, Json>,
+    timeout: Duration,
+) -> Result<Json, ExpressionError> {
+    let name = "prompt";
+    let (input, _) = input(request, name, Some(prompt_context))
+        .map_err(|e| ExpressionError::Runtime(e.to_string()))?;
+    let mut host = host::ExpressionHost {
+        services,
+        request,
+        policy: name,
+        timeout,
+        depth: 0,
+    };
+    let outcome = run(
+        &services.sandbox,
+        expression,
+        input,
+        &mut host,
+        timeout,
+        name,
+    )
+    .await?;
+    Ok(outcome.value)
+}
+
+/// The data the prelude builds `request`, `context` and the users from, and the plan context
+/// as JSON (to tell later what the expression changed).
+fn input(
+    request: &PolicyRequest<'_>,
+    policy_name: &str,
+    prompt_context: Option<&Map<String, Json>>,
+) -> Result<(MontyObject, Map<String, Json>), PolicyError> {
+    let context =
+        serde_json::to_value(request.context).map_err(|e| PolicyError::Internal(e.to_string()))?;
+    let size = serde_json::to_vec(&context).map_or(usize::MAX, |v| v.len());
+    if size > MAX_INPUT_BYTES {
+        return Err(PolicyError::Expression(
+            "the flow context is too large for an expression policy".into(),
         ));
     }
-    ExpressionError::Runtime(text.chars().take(MAX_MESSAGE_CHARS).collect())
+    let before = match context {
+        Json::Object(map) => map,
+        _ => Map::new(),
+    };
+    let mut context = before.clone();
+    context.remove("pending_user");
+    let pending_user = match &request.context.pending_user {
+        None => MontyObject::None,
+        Some(pending) => match request.user {
+            Some(user) if pending.pk == Some(user.id) => {
+                values::user(user, pending.backend.as_deref())
+            }
+            _ => values::unsaved_user(pending),
+        },
+    };
+    let user = request
+        .user
+        .map_or_else(values::anonymous_user, |u| values::user(u, None));
+    let info = request.request;
+    let client_ip = match info.client_ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => MontyObject::Tuple(vec![
+            MontyObject::Int(4),
+            MontyObject::Int(u32::from(ip).into()),
+        ]),
+        Ok(std::net::IpAddr::V6(ip)) => MontyObject::Tuple(vec![
+            MontyObject::Int(6),
+            MontyObject::BigInt(u128::from(ip).into()),
+        ]),
+        Err(_) => MontyObject::None,
+    };
+    let headers: Vec<(MontyObject, MontyObject)> = info
+        .headers
+        .iter()
+        .filter(|(name, _)| !HIDDEN_HEADERS.contains(&name.to_ascii_lowercase().as_str()))
+        .map(|(name, value)| (values::text(name), values::text(value)))
+        .collect();
+    let http_request = values::dict([
+        ("client_ip", values::text(&info.client_ip)),
+        ("host", values::text(&info.host)),
+        ("scheme", values::text(&info.scheme)),
+        ("user_agent", values::text(&info.user_agent)),
+        ("path", values::text(&info.path)),
+        ("method", values::text(&info.method)),
+        ("headers", MontyObject::dict(headers)),
+    ]);
+    let now = info.now.unwrap_or_else(chrono::Utc::now);
+    let prompt_context = prompt_context.map_or(MontyObject::dict(Vec::new()), |c| {
+        values::from_json(&Json::Object(c.clone()))
+    });
+    let input = values::dict([
+        ("context", values::from_json(&Json::Object(context))),
+        ("pending_user", pending_user),
+        ("user", user),
+        ("flow_pk", MontyObject::None),
+        ("policy", values::text(policy_name)),
+        ("http_request", http_request),
+        ("client_ip", client_ip),
+        ("now", values::datetime(now)),
+        ("tenant", tenant()),
+        ("prompt_context", prompt_context),
+    ]);
+    Ok((input, before))
+}
+
+/// authentik's install-wide defaults that expressions read through `http_request.tenant`.
+fn tenant() -> MontyObject {
+    values::dict([
+        ("default_user_change_name", MontyObject::Bool(true)),
+        ("default_user_change_email", MontyObject::Bool(false)),
+        ("default_user_change_username", MontyObject::Bool(false)),
+        (
+            "reputation_lower_limit",
+            MontyObject::Int(crate::reputation::SCORE_MIN.into()),
+        ),
+        (
+            "reputation_upper_limit",
+            MontyObject::Int(crate::reputation::SCORE_MAX.into()),
+        ),
+    ])
 }
 
 #[cfg(test)]
