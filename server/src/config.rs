@@ -55,6 +55,19 @@ pub struct Config {
     #[arg(long, env = "KEYFLOW_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
 
+    /// Password hashes (argon2id, 19 MiB each) run at once; default: one per CPU core.
+    #[arg(long, env = "KEYFLOW_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+
+    /// Longest wait, in milliseconds, for a free hashing slot before a login is told to try
+    /// again.
+    #[arg(
+        long,
+        env = "KEYFLOW_PASSWORD_QUEUE_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    pub password_queue_timeout_ms: u64,
+
     /// The expression sandbox's worker executable (default: this program).
     #[arg(long, env = "KEYFLOW_SANDBOX_WORKER")]
     pub sandbox_worker: Option<std::path::PathBuf>,
@@ -69,6 +82,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// The password hasher's bounds from these settings.
+    pub fn hash_limits(&self) -> crate::auth::password::HashLimits {
+        let defaults = crate::auth::password::HashLimits::default();
+        crate::auth::password::HashLimits {
+            concurrency: self
+                .password_hash_concurrency
+                .filter(|&n| n > 0)
+                .unwrap_or(defaults.concurrency),
+            queue_timeout: std::time::Duration::from_millis(self.password_queue_timeout_ms),
+        }
+    }
+
     /// The expression sandbox's settings.
     pub fn sandbox(&self) -> crate::sandbox::SandboxConfig {
         crate::sandbox::SandboxConfig {

@@ -52,7 +52,7 @@ pub async fn build_state(
     config.prepare_sqlite_dir()?;
     let db = crate::store::connect_and_migrate(&config.database_url).await?;
     let secret = crate::bootstrap::secret_key(&db, config.secret_key.as_deref()).await?;
-    let passwords = PasswordHasher::new()?;
+    let passwords = PasswordHasher::with_limits(config.hash_limits())?;
     // The default flows are embedded blueprints, applied when new or changed.
     crate::blueprints::embedded::apply_defaults(&db, Utc::now()).await?;
     crate::bootstrap::bootstrap_admin(
@@ -88,6 +88,11 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     crate::housekeeping::spawn(
         state.services.db.clone(),
         std::time::Duration::from_secs(300),
+    );
+    // A few seconds after a burst of logins the hash buffers go back to the allocator.
+    state.services.passwords.spawn_memory_release(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(3),
     );
     let app = router(state);
     tracing::info!("keyflow listening on http://{addr}");
@@ -132,6 +137,7 @@ mod tests {
             ("site-root", "site-root"),
             ("site-pkg-dir", "site-pkg-dir"),
             ("site-addr", "site-addr"),
+            ("hash-files", "hash-files"),
         ] {
             let build = value(
                 &cargo[cargo.find("[[workspace.metadata.leptos]]").unwrap_or(0)..],

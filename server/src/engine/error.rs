@@ -11,6 +11,10 @@ pub enum EngineError {
     CorruptData(String),
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// Every password-hashing slot stayed taken for the whole queue timeout (a burst of
+    /// logins): the request is refused with "try again" instead of waiting longer.
+    #[error("too many password checks at once")]
+    Busy,
     #[error("the flow kept restarting without reaching a challenge")]
     RestartLoop,
     /// A stage kind whose configuration is stored but whose behaviour is not written yet.

@@ -5,7 +5,7 @@
 
 use app::protocol::{
     AccessDeniedChallenge, Challenge, ChallengeKind, FlowInfo, PendingUserInfo, RedirectChallenge,
-    ResponseErrors,
+    ResponseErrors, NON_FIELD_ERRORS,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -36,6 +36,9 @@ const MAX_STEPS: usize = 256;
 
 pub const UNKNOWN_ERROR: &str = "Unknown error";
 pub const INVALID_NEXT: &str = "Invalid next URL";
+/// Shown when every password-hashing slot stayed busy (see [`EngineError::Busy`]).
+pub const TRY_AGAIN: &str =
+    "Too many sign-in attempts are being checked right now. Please try again in a moment.";
 
 /// One request to the executor.
 pub struct FlowRequest<'a> {
@@ -121,15 +124,38 @@ impl Run<'_, '_> {
                 now: self.req.now,
                 insert_next: Vec::new(),
             };
+            let mut busy = None;
             let outcome = match body.take() {
-                Some(body) => config.stage().respond(&mut cx, &body).await?,
+                Some(body) => {
+                    let before = cx.context.clone();
+                    match config.stage().respond(&mut cx, &body).await {
+                        Err(EngineError::Busy) => {
+                            // Nothing of this answer counts (no failed attempt, no progress):
+                            // the same challenge again, with "try again".
+                            // Always a retry, whatever the binding's invalid-response action.
+                            *cx.context = before;
+                            match config.stage().challenge(&mut cx).await? {
+                                StageOutcome::Show(kind) => {
+                                    busy = Some(ResponseErrors::single(
+                                        NON_FIELD_ERRORS,
+                                        TRY_AGAIN,
+                                        "busy",
+                                    ));
+                                    StageOutcome::Show(kind)
+                                }
+                                _ => return Err(EngineError::Busy),
+                            }
+                        }
+                        other => other?,
+                    }
+                }
                 None => config.stage().challenge(&mut cx).await?,
             };
             let injected = std::mem::take(&mut cx.insert_next);
             match outcome {
                 StageOutcome::Show(kind) => {
                     self.save(&plan).await?;
-                    return Ok(self.with_flow_info(kind, None, &plan.context));
+                    return Ok(self.with_flow_info(kind, busy, &plan.context));
                 }
                 StageOutcome::Passed => {
                     plan.pop();

@@ -18,6 +18,8 @@ pub enum ApiError {
     Unauthenticated,
     Forbidden(&'static str),
     UnsupportedMediaType,
+    /// Overloaded for a moment (every password-hashing slot busy): 503, try again.
+    Unavailable(&'static str),
     Internal(String),
 }
 
@@ -25,6 +27,7 @@ impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         match error {
             EngineError::FlowNotFound => ApiError::NotFound,
+            EngineError::Busy => ApiError::Unavailable(crate::engine::executor::TRY_AGAIN),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -50,6 +53,7 @@ impl IntoResponse for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Unsupported media type in request.".to_owned(),
             ),
+            ApiError::Unavailable(detail) => (StatusCode::SERVICE_UNAVAILABLE, detail.to_owned()),
             ApiError::Internal(error) => {
                 let request_id = uuid::Uuid::new_v4().simple().to_string();
                 tracing::error!(%request_id, %error, "internal error");

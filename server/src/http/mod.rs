@@ -9,11 +9,13 @@ pub mod executor;
 pub mod health;
 pub mod pages;
 pub mod session;
+pub mod static_files;
 pub mod users;
 
 use axum::{
     extract::{DefaultBodyLimit, FromRef},
     http::{header, HeaderValue},
+    middleware,
     routing::{get, post},
     Router,
 };
@@ -87,9 +89,8 @@ pub fn router(state: AppState) -> Router {
         pages::provide_render_context(&state),
         move || app::shell(shell_options.clone()),
     )
-    .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-        app::shell,
-    ))
+    .fallback(static_files::static_or_page)
+    .layer(middleware::from_fn(static_files::html_revalidates))
     .layer(DefaultBodyLimit::max(state.max_body_bytes))
     // Log method and path only: query strings can carry flow tokens and invitation codes.
     .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {

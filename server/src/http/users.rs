@@ -583,7 +583,7 @@ pub async fn set_password(
         .passwords
         .hash(password)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(ApiError::from)?;
     let now = Utc::now();
     users::set_password_hash(&state.services.db, account.id, hash, now).await?;
     let keep = caller.session_id().unwrap_or_else(Uuid::nil);

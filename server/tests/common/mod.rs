@@ -168,6 +168,18 @@ impl TestServer {
 
     /// Starts a server with extra `keyflow serve` flags (e.g. `["--max-body-bytes", "1024"]`).
     pub async fn start_with(db: Db, extra_flags: &[&str]) -> Self {
+        let options = leptos::prelude::LeptosOptions::builder()
+            .output_name("keyflow")
+            .build();
+        Self::start_with_options(db, extra_flags, options).await
+    }
+
+    /// Starts a server with extra flags and the given Leptos options (site root, …).
+    pub async fn start_with_options(
+        db: Db,
+        extra_flags: &[&str],
+        options: leptos::prelude::LeptosOptions,
+    ) -> Self {
         let (database_url, pg, dir) = match db {
             Db::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -204,9 +216,6 @@ impl TestServer {
         ];
         args.extend_from_slice(extra_flags);
         let config = Cli::parse_from(args).config;
-        let options = leptos::prelude::LeptosOptions::builder()
-            .output_name("keyflow")
-            .build();
         let state = keyflow::server::build_state(&config, options)
             .await
             .expect("build_state");
