@@ -158,11 +158,17 @@ impl ExpressionPolicy {
     }
 }
 
-fn compile(expression: &str) -> Result<Program, ExpressionError> {
+/// The program for `expression` (prelude + wrapped body), not yet compiled.
+fn build(expression: &str) -> Result<Program, ExpressionError> {
     if expression.len() > MAX_EXPRESSION_BYTES {
         return Err(ExpressionError::TooLarge("expression is too long"));
     }
-    let program = Program::build(expression);
+    Ok(Program::build(expression))
+}
+
+/// [`build`], then a compile check (at save time: errors with their position, nothing run).
+fn compile(expression: &str) -> Result<Program, ExpressionError> {
+    let program = build(expression)?;
     Sandbox::compile_check(&program.code, &input_names()).map_err(|e| locate(&program, e))?;
     Ok(program)
 }
@@ -218,7 +224,9 @@ async fn run(
     timeout: Duration,
     policy: &str,
 ) -> Result<Outcome, ExpressionError> {
-    let program = compile(expression)?;
+    // No separate compile check here: the sandbox compiles (once per process, cached) and
+    // reports compile errors itself, located the same way below.
+    let program = build(expression)?;
     let mut inputs = vec![input];
     inputs.extend(INPUT_NAMES[1..].iter().map(|name| MontyObject::Function {
         name: (*name).to_owned(),
