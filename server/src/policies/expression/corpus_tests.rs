@@ -385,7 +385,7 @@ async fn run_bound(
     (result, context)
 }
 
-async fn akadmin(world: &World) -> user::Model {
+pub(super) async fn akadmin(world: &World) -> user::Model {
     user::Entity::find()
         .filter(user::Column::Username.eq("akadmin"))
         .one(&world.services.db)

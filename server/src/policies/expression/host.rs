@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use monty_types::MontyObject;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value as Json};
 use uuid::Uuid;
 
@@ -17,9 +17,7 @@ use crate::engine::{
     EngineServices,
 };
 use crate::sandbox::{Host, HostCall, HostReply, MAX_NESTING_DEPTH};
-use crate::store::{
-    group, group_member, policy, static_device, totp_device, user, webauthn_device,
-};
+use crate::store::{group, group_member, policy, user};
 
 /// How deep `ak_call_policy` may nest (a policy calling itself stops here); the sandbox refuses
 /// deeper jobs anyway.
@@ -175,32 +173,8 @@ impl ExpressionHost<'_> {
                 format!("unknown device type {:?}", kind.unwrap_or_default()),
             ));
         }
-        let db = &self.services.db;
-        let mut found = false;
-        if wants("totp") {
-            found |= totp_device::Entity::find()
-                .filter(totp_device::Column::UserId.eq(pk))
-                .filter(totp_device::Column::Confirmed.eq(true))
-                .count(db)
-                .await?
-                > 0;
-        }
-        if !found && wants("static") {
-            found |= static_device::Entity::find()
-                .filter(static_device::Column::UserId.eq(pk))
-                .filter(static_device::Column::Confirmed.eq(true))
-                .count(db)
-                .await?
-                > 0;
-        }
-        if !found && wants("webauthn") {
-            found |= webauthn_device::Entity::find()
-                .filter(webauthn_device::Column::UserId.eq(pk))
-                .filter(webauthn_device::Column::Confirmed.eq(true))
-                .count(db)
-                .await?
-                > 0;
-        }
+        let devices = crate::mfa::devices::confirmed_for_user(&self.services.db, pk).await?;
+        let found = devices.iter().any(|d| wants(d.class.as_str()));
         Ok(MontyObject::Bool(found))
     }
 

@@ -394,3 +394,54 @@ pub(super) fn yaml_block_scalars(text: &str, key: &str) -> Vec<String> {
     }
     found
 }
+
+#[tokio::test]
+async fn ak_user_has_authenticator_sees_only_confirmed_devices_of_the_asked_kind() {
+    let world = world().await;
+    let admin = super::corpus_tests::akadmin(&world).await;
+    let check = |expression: &'static str| {
+        let services = world.services.clone();
+        async move {
+            let context = FlowContext::default();
+            let info = RequestInfo::default();
+            let request = PolicyRequest {
+                user: None,
+                context: &context,
+                request: &info,
+            };
+            ExpressionPolicy {
+                expression: expression.into(),
+            }
+            .evaluate(&services, &row(), &request, Duration::from_secs(5))
+            .await
+            .map(|result| result.passing)
+        }
+    };
+    let any = "return ak_user_has_authenticator(ak_user_by(username='akadmin'))";
+    let static_only = "return ak_user_has_authenticator(ak_user_by(username='akadmin'), 'static')";
+    let totp_only = "return ak_user_has_authenticator(ak_user_by(username='akadmin'), 'totp')";
+    let keys = crate::mfa::crypto::MfaKeys::derive("test-secret");
+    let device = crate::mfa::devices::create_static(
+        &world.services.db,
+        &keys,
+        admin.id,
+        "codes",
+        &["abc123".to_owned()],
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    // An unconfirmed device does not count.
+    assert!(!check(any).await.unwrap());
+    crate::mfa::devices::confirm_static(&world.services.db, device.id)
+        .await
+        .unwrap();
+    assert!(check(any).await.unwrap());
+    assert!(check(static_only).await.unwrap());
+    assert!(!check(totp_only).await.unwrap());
+    assert!(
+        check("return ak_user_has_authenticator(ak_user_by(username='akadmin'), 'pigeon')")
+            .await
+            .is_err()
+    );
+}
