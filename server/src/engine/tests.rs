@@ -304,32 +304,14 @@ async fn a_stage_that_always_restarts_is_stopped_instead_of_looping() {
 
 /// Binds an expression policy to `target` (a flow or a flow-stage binding).
 async fn bind_expression(h: &Harness, target: Uuid, expression: &str) {
-    let policy_id = Uuid::new_v4();
-    crate::store::policy::ActiveModel {
-        id: Set(policy_id),
-        name: Set(format!("expression-{policy_id}")),
-        kind: Set("expression".into()),
-        config: Set(json!({ "expression": expression })),
-        execution_logging: Set(false),
-    }
-    .insert(&h.services.db)
-    .await
-    .unwrap();
-    policy_binding::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        target_id: Set(target),
-        policy_id: Set(Some(policy_id)),
-        group_id: Set(None),
-        user_id: Set(None),
-        negate: Set(false),
-        enabled: Set(true),
-        order: Set(0),
-        timeout: Set(30),
-        failure_result: Set(false),
-    }
-    .insert(&h.services.db)
-    .await
-    .unwrap();
+    crate::policies::expression::corpus_tests::bind_expression_to(
+        &h.services,
+        target,
+        expression,
+        false,
+        30,
+    )
+    .await;
 }
 
 /// authentik's OOBE flow sets the pending user from a flow policy, and stage policies write

@@ -199,6 +199,26 @@ pub(super) async fn bind_expression(
     failure_result: bool,
     timeout_seconds: i32,
 ) -> Uuid {
+    let target = Uuid::new_v4();
+    bind_expression_to(
+        services,
+        target,
+        expression,
+        failure_result,
+        timeout_seconds,
+    )
+    .await;
+    target
+}
+
+/// Binds a new expression policy to `target` (a flow, a flow-stage binding or any id).
+pub(crate) async fn bind_expression_to(
+    services: &EngineServices,
+    target: Uuid,
+    expression: &str,
+    failure_result: bool,
+    timeout_seconds: i32,
+) {
     let policy_id = Uuid::new_v4();
     policy::ActiveModel {
         id: Set(policy_id),
@@ -210,7 +230,6 @@ pub(super) async fn bind_expression(
     .insert(&services.db)
     .await
     .unwrap();
-    let target = Uuid::new_v4();
     policy_binding::ActiveModel {
         id: Set(Uuid::new_v4()),
         target_id: Set(target),
@@ -226,7 +245,6 @@ pub(super) async fn bind_expression(
     .insert(&services.db)
     .await
     .unwrap();
-    target
 }
 
 /// Runs one corpus case; `Err` describes the mismatch.

@@ -18,7 +18,7 @@ mod program;
 mod values;
 
 #[cfg(test)]
-mod corpus_tests;
+pub(crate) mod corpus_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
