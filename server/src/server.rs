@@ -72,6 +72,7 @@ pub async fn build_state(
         }),
         passwords,
         sandbox: crate::sandbox::Sandbox::new(config.sandbox()),
+        completion: crate::stages::completion_hooks(),
     };
     Ok(AppState {
         services,

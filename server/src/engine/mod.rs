@@ -2,6 +2,7 @@
 //! it knows nothing about HTTP or Leptos (the web layer translates requests into
 //! [`executor::FlowRequest`] and challenges into responses).
 
+pub mod completion;
 pub mod context;
 mod error;
 pub mod executor;
@@ -63,4 +64,6 @@ pub struct EngineServices {
     pub passwords: PasswordHasher,
     /// Runs expression policies (untrusted Python).
     pub sandbox: crate::sandbox::Sandbox,
+    /// Work settled when a flow completes (see [`completion`]); plugged in by the server.
+    pub completion: completion::CompletionHooks,
 }
