@@ -284,8 +284,8 @@ fn pending(row: &user::Model) -> PendingUser {
 
 /// What one save did.
 enum Saved {
-    Done(user::Model),
-    Refused(Option<String>),
+    Done(Box<user::Model>),
+    Refused(&'static str),
 }
 
 /// Saves the user and memberships in `txn`; a unique violation is a refusal, not an error.
@@ -331,7 +331,7 @@ async fn save(
     let saved = match saved {
         Ok(saved) => saved,
         Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            return Ok(Saved::Refused(Some(WRITE_FAILED.to_owned())));
+            return Ok(Saved::Refused(WRITE_FAILED));
         }
         Err(error) => return Err(error),
     };
@@ -350,7 +350,7 @@ async fn save(
         .insert(txn)
         .await?;
     }
-    Ok(Saved::Done(saved))
+    Ok(Saved::Done(Box::new(saved)))
 }
 
 #[async_trait::async_trait]
@@ -416,10 +416,10 @@ impl Stage for UserWriteStage {
         )
         .await?;
         let account = match saved {
-            Saved::Done(account) => account,
+            Saved::Done(account) => *account,
             Saved::Refused(message) => {
                 txn.rollback().await?;
-                return Ok(StageOutcome::Denied(message));
+                return Ok(StageOutcome::denied(message));
             }
         };
         txn.commit().await?;
