@@ -321,7 +321,10 @@ async fn challenge_lists_every_type_in_order_with_expressions_and_choices(db: Db
     assert_eq!(challenge["component"], "ak-stage-prompt", "{challenge}");
     assert_eq!(challenge.get("response_errors"), None);
     let expected = json!([
-        with(field("username", "Username", "username", true, 0), json!({"placeholder": "Username"})),
+        with(
+            field("username", "Username", "username", true, 0),
+            json!({"placeholder": "Username"})
+        ),
         with(
             field("name", "Name", "text", true, 1),
             json!({"placeholder": "Full name", "sub_text": "As on your passport"})
@@ -345,15 +348,30 @@ async fn challenge_lists_every_type_in_order_with_expressions_and_choices(db: Db
         field("meeting", "Meeting", "date-time", false, 11),
         field("avatar", "Avatar", "file", false, 12),
         field("sep", "More", "separator", true, 13),
-        with(field("ref", "Ref", "hidden", true, 14), json!({"initial_value": "ref-42"})),
-        with(field("notice", "Notice", "static", true, 15), json!({"initial_value": "Read this"})),
+        with(
+            field("ref", "Ref", "hidden", true, 14),
+            json!({"initial_value": "ref-42"})
+        ),
+        with(
+            field("notice", "Notice", "static", true, 15),
+            json!({"initial_value": "Read this"})
+        ),
         with(
             field("motto", "Motto", "text_read_only", true, 15),
             json!({"initial_value": "Fixed motto"})
         ),
-        field("attributes.settings.locale", "Language", "ak-locale", false, 16),
+        field(
+            "attributes.settings.locale",
+            "Language",
+            "ak-locale",
+            false,
+            16
+        ),
         // A failing expression shows its own text.
-        with(field("fallback", "Fallback", "text", false, 17), json!({"placeholder": "return 1/0"})),
+        with(
+            field("fallback", "Fallback", "text", false, 17),
+            json!({"placeholder": "return 1/0"})
+        ),
         field("size__choices", "Sizes", "text", false, 18),
     ]);
     assert_eq!(challenge["fields"], expected);
@@ -363,13 +381,8 @@ async fn every_validation_error_lands_under_its_field(db: Db) {
     let server = server_with_prompt_flows(db).await;
     let browser = server.browser();
     browser.get_flow(FLOW, "").await;
-    let answer = browser
-        .post_flow(
-            FLOW,
-            "",
-            response_with(json!({
-                "username": null,
-                "name": "",
+    let mut body = response_with(json!({
+        "name": "",
                 "attributes.bio": ["not", "text"],
                 "email": "not-an-email",
                 "age": "thirty",
@@ -380,10 +393,10 @@ async fn every_validation_error_lands_under_its_field(db: Db) {
                 "meeting": "tomorrow",
                 "avatar": "https://example.com/a.png",
                 "attributes.settings.locale": 7,
-                "fallback": "f".repeat(5000),
-            })),
-        )
-        .await;
+        "fallback": "f".repeat(5000),
+    }));
+    body["username"] = Value::Null;
+    let answer = browser.post_flow(FLOW, "", body).await;
     assert_eq!(answer["component"], "ak-stage-prompt", "{answer}");
     let e = |message: &str, code: &str| json!([{"string": message, "code": code}]);
     assert_eq!(
@@ -416,7 +429,10 @@ async fn every_validation_error_lands_under_its_field(db: Db) {
             json!({"component": "ak-stage-prompt", "avatar": "data:text/plain,hi"}),
         )
         .await;
-    let errors = answer["response_errors"].as_object().cloned().unwrap_or_default();
+    let errors = answer["response_errors"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     let mut keys: Vec<&str> = errors.keys().map(String::as_str).collect();
     keys.sort_unstable();
     // color, size and motto have defaults (their initial values), so they are not required;
@@ -424,12 +440,22 @@ async fn every_validation_error_lands_under_its_field(db: Db) {
     assert_eq!(
         keys,
         [
-            "age", "avatar", "birthday", "email", "name", "password", "password_repeat",
+            "age",
+            "avatar",
+            "birthday",
+            "email",
+            "name",
+            "password",
+            "password_repeat",
             "username"
         ]
     );
     for key in keys.iter().filter(|k| **k != "avatar") {
-        assert_eq!(errors[*key], e("This field is required.", "required"), "{key}");
+        assert_eq!(
+            errors[*key],
+            e("This field is required.", "required"),
+            "{key}"
+        );
     }
     assert_eq!(errors["avatar"], e("Invalid encoding", "invalid"));
 }
@@ -480,9 +506,16 @@ async fn passwords_policies_and_taken_usernames_are_refused(db: Db) {
     );
 
     let mismatch = browser
-        .post_flow(FLOW, "", response_with(json!({"password_repeat": "Other-Horse-9"})))
+        .post_flow(
+            FLOW,
+            "",
+            response_with(json!({"password_repeat": "Other-Horse-9"})),
+        )
         .await;
-    assert_eq!(mismatch["response_errors"], non_field(&["Passwords don't match."]));
+    assert_eq!(
+        mismatch["response_errors"],
+        non_field(&["Passwords don't match."])
+    );
 
     let refused = browser
         .post_flow(FLOW, "", response_with(json!({"name": "Mallory"})))
@@ -508,7 +541,10 @@ async fn valid_values_reach_prompt_data_and_server_values_win(db: Db) {
     assert_eq!(
         second["fields"],
         json!([
-            with(field("name", "Name", "text_read_only", true, 0), json!({"initial_value": "Ann"})),
+            with(
+                field("name", "Name", "text_read_only", true, 0),
+                json!({"initial_value": "Ann"})
+            ),
             // Choices from prompt_data["size__choices"] (a single value: one choice); the
             // stored "M" is not among them, so the first choice is preselected.
             with(
@@ -567,7 +603,10 @@ async fn the_form_works_without_javascript(db: Db) {
         .await
         .expect("page");
     let html = page.text().await.expect("html");
-    assert!(html.contains(r#"data-component="ak-stage-prompt""#), "{html}");
+    assert!(
+        html.contains(r#"data-component="ak-stage-prompt""#),
+        "{html}"
+    );
     for input in [
         r#"type="email""#,
         r#"type="password""#,
@@ -586,14 +625,17 @@ async fn the_form_works_without_javascript(db: Db) {
 
     // What the browser sends: text pairs, a hidden "false" before the ticked box, empty
     // optional inputs, and the type list the page carries.
-    let types: Map<String, Value> = browser
-        .get_flow(FLOW, "")
-        .await["fields"]
+    let types: Map<String, Value> = browser.get_flow(FLOW, "").await["fields"]
         .as_array()
         .cloned()
         .unwrap_or_default()
         .iter()
-        .map(|f| (f["field_key"].as_str().unwrap_or("").to_owned(), f["type"].clone()))
+        .map(|f| {
+            (
+                f["field_key"].as_str().unwrap_or("").to_owned(),
+                f["type"].clone(),
+            )
+        })
         .collect();
     let types = Value::Object(types).to_string();
     let form: Vec<(&str, &str)> = vec![
@@ -634,12 +676,16 @@ async fn the_form_works_without_javascript(db: Db) {
         .to_owned();
     assert!(content_type.starts_with("text/html"), "{content_type}");
     let html = response.text().await.expect("html");
-    assert!(html.contains("True/31/ref-42/Read this/Fixed motto/1990-05-17/True"), "{html}");
+    assert!(
+        html.contains("True/31/ref-42/Read this/Fixed motto/1990-05-17/True"),
+        "{html}"
+    );
 
     // A wrong value comes back as the page with the field's error.
     let second = browser.get_flow(FLOW, "").await;
     assert_eq!(second["fields"][0]["initial_value"], "Ann");
-    let types = json!({"name": "text_read_only", "size": "dropdown", "summary": "text"}).to_string();
+    let types =
+        json!({"name": "text_read_only", "size": "dropdown", "summary": "text"}).to_string();
     let response = browser
         .client
         .post(browser.url(&format!("/if/flow/{FLOW}/")))

@@ -36,7 +36,11 @@ impl FieldError {
 
 /// A present, non-null value read as DRF's CharField reads it: strings (at most `max_len`
 /// characters; blank only if `allow_blank`; whitespace kept) and numbers (as text).
-pub fn string_value(value: &Value, max_len: usize, allow_blank: bool) -> Result<String, FieldError> {
+pub fn string_value(
+    value: &Value,
+    max_len: usize,
+    allow_blank: bool,
+) -> Result<String, FieldError> {
     match value {
         Value::String(s) if s.chars().count() > max_len => Err(FieldError::new(
             format!("Ensure this field has no more than {max_len} characters."),
@@ -238,13 +242,31 @@ mod tests {
 
     #[test]
     fn booleans_are_read_in_drf_spellings_only() {
-        for yes in [json!(true), json!("on"), json!("True"), json!("YES"), json!(1)] {
+        for yes in [
+            json!(true),
+            json!("on"),
+            json!("True"),
+            json!("YES"),
+            json!(1),
+        ] {
             assert_eq!(bool_value(&yes), Ok(true), "{yes}");
         }
-        for no in [json!(false), json!("off"), json!("False"), json!("n"), json!(0)] {
+        for no in [
+            json!(false),
+            json!("off"),
+            json!("False"),
+            json!("n"),
+            json!(0),
+        ] {
             assert_eq!(bool_value(&no), Ok(false), "{no}");
         }
-        for bad in [json!("tRUE"), json!(2), json!([true]), json!(null), json!("")] {
+        for bad in [
+            json!("tRUE"),
+            json!(2),
+            json!([true]),
+            json!(null),
+            json!(""),
+        ] {
             assert_eq!(bool_value(&bad).unwrap_err().code, "invalid", "{bad}");
         }
     }

@@ -198,7 +198,9 @@ fn typed_prompt_form(headers: &HeaderMap, bytes: &Bytes, body: &Value) -> Option
         return None;
     }
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).ok()?;
-    Some(app::ui::stages::prompt_form_response(&app::ui::FormFields(pairs)))
+    Some(app::ui::stages::prompt_form_response(&app::ui::FormFields(
+        pairs,
+    )))
 }
 
 fn to_flow(slug: &str, raw_query: Option<String>) -> Redirect {

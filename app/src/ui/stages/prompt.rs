@@ -45,10 +45,7 @@ pub fn PromptStage(challenge: PromptChallenge, stage: StageCx) -> impl IntoView 
         .map(|f| (f.field_key.clone(), Value::String(f.kind.clone())))
         .collect();
     let types = Value::Object(types).to_string();
-    let first_input = challenge
-        .fields
-        .iter()
-        .position(|f| takes_input(&f.kind));
+    let first_input = challenge.fields.iter().position(|f| takes_input(&f.kind));
     let inputs = challenge
         .fields
         .into_iter()
@@ -77,7 +74,10 @@ pub fn PromptStage(challenge: PromptChallenge, stage: StageCx) -> impl IntoView 
 
 /// Types the person types or picks into (not separators, hidden or static text).
 fn takes_input(kind: &str) -> bool {
-    !matches!(kind, "separator" | "hidden" | "static" | "text_read_only" | "text_area_read_only")
+    !matches!(
+        kind,
+        "separator" | "hidden" | "static" | "text_read_only" | "text_area_read_only"
+    )
 }
 
 fn input_id(key: &str) -> String {
@@ -419,7 +419,9 @@ pub fn prompt_form_response(fields: &FormFields) -> Value {
                     .parse::<i64>()
                     .map_or_else(|_| Value::String(sent.clone()), Value::from),
             },
-            "date" | "date-time" | "file" | "radio-button-group" | "dropdown" if sent.is_empty() => {
+            "date" | "date-time" | "file" | "radio-button-group" | "dropdown"
+                if sent.is_empty() =>
+            {
                 continue
             }
             _ => Value::String(sent),
@@ -484,8 +486,14 @@ mod tests {
 
     #[test]
     fn datetime_local_values_drop_offset_and_fraction() {
-        assert_eq!(local_datetime("2024-01-02T03:04:05Z"), "2024-01-02T03:04:05");
-        assert_eq!(local_datetime("2024-01-02T03:04:05.123+02:00"), "2024-01-02T03:04:05");
+        assert_eq!(
+            local_datetime("2024-01-02T03:04:05Z"),
+            "2024-01-02T03:04:05"
+        );
+        assert_eq!(
+            local_datetime("2024-01-02T03:04:05.123+02:00"),
+            "2024-01-02T03:04:05"
+        );
         assert_eq!(local_datetime("2024-01-02T03:04"), "2024-01-02T03:04");
         assert_eq!(local_datetime(""), "");
     }

@@ -11,11 +11,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::PromptType;
-use crate::engine::{
-    policy::PolicyRequest,
-    stage::StageCx,
-    EngineError, EngineResult,
-};
+use crate::engine::{policy::PolicyRequest, stage::StageCx, EngineError, EngineResult};
 use crate::policies::expression::evaluate_value;
 use crate::store::prompt;
 
@@ -87,7 +83,10 @@ async fn resolve_one(
     row: &prompt::Model,
 ) -> EngineResult<ResolvedField> {
     let kind = PromptType::parse(&row.kind).ok_or_else(|| {
-        EngineError::CorruptData(format!("prompt {:?}: unknown type {:?}", row.name, row.kind))
+        EngineError::CorruptData(format!(
+            "prompt {:?}: unknown type {:?}",
+            row.name, row.kind
+        ))
     })?;
     let prompt_data = &cx.context.prompt_data;
 
@@ -104,7 +103,9 @@ async fn resolve_one(
     });
     let mut initial_value = match prompt_data.get(&row.field_key) {
         Some(value) => py_str(value),
-        None if row.initial_value_expression => py_str(&evaluate_or_raw(cx, request, &row.initial_value).await),
+        None if row.initial_value_expression => {
+            py_str(&evaluate_or_raw(cx, request, &row.initial_value).await)
+        }
         None => row.initial_value.clone(),
     };
     if let Some(choices) = &choices {
@@ -229,7 +230,9 @@ mod tests {
     #[test]
     fn a_list_gives_many_choices_anything_else_one() {
         assert_eq!(
-            pairs(choices_from(&json!(["a", 2, {"label": "Cee", "value": "c"}]))),
+            pairs(choices_from(
+                &json!(["a", 2, {"label": "Cee", "value": "c"}])
+            )),
             vec![
                 ("a".into(), "a".into()),
                 ("2".into(), "2".into()),

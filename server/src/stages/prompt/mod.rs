@@ -89,7 +89,10 @@ impl Stage for PromptStage {
     async fn respond(&self, cx: &mut StageCx<'_>, response: &Value) -> EngineResult<StageOutcome> {
         let resolved = fields::resolve(cx, &self.fields).await?;
         let invalid = |errors: ResponseErrors| -> EngineResult<StageOutcome> {
-            Ok(StageOutcome::Invalid(Self::challenge_kind(&resolved), errors))
+            Ok(StageOutcome::Invalid(
+                Self::challenge_kind(&resolved),
+                errors,
+            ))
         };
 
         let own_username = cx.pending_or_session_user().await?.map(|u| u.username);
@@ -124,7 +127,10 @@ impl Stage for PromptStage {
                 return invalid(errors);
             }
             for message in &result.messages {
-                tracing::info!(stage = cx.stage_name, "validation policy message: {message}");
+                tracing::info!(
+                    stage = cx.stage_name,
+                    "validation policy message: {message}"
+                );
             }
         }
         // authentik's validated data carries the component too (user write drops it).

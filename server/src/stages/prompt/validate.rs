@@ -24,7 +24,8 @@ const MAX_ECHO_CHARS: usize = 200;
 pub const USERNAME_TAKEN: &str = "Username is already taken.";
 pub const INVALID_EMAIL: &str = "Enter a valid email address.";
 pub const INVALID_INTEGER: &str = "A valid integer is required.";
-pub const INVALID_DATE: &str = "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.";
+pub const INVALID_DATE: &str =
+    "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.";
 pub const INVALID_DATETIME: &str = "Datetime has wrong format. Use one of these formats instead: \
      YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].";
 pub const INVALID_SCHEME: &str = "Invalid scheme";
@@ -64,7 +65,10 @@ pub async fn validate(
 }
 
 /// One field: `Ok(None)` when it is optional and was not sent.
-fn validate_field(field: &ResolvedField, sent: Option<&Value>) -> Result<Option<Value>, FieldError> {
+fn validate_field(
+    field: &ResolvedField,
+    sent: Option<&Value>,
+) -> Result<Option<Value>, FieldError> {
     let kind = field.kind;
     if matches!(kind, PromptType::Hidden | PromptType::Static) {
         return Ok(Some(Value::String(field.server_value.clone())));
@@ -135,11 +139,16 @@ fn integer(sent: &Value) -> Result<i64, FieldError> {
     match sent {
         Value::Number(n) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                    .map(|f| f as i64)
+            })
             .ok_or_else(invalid),
-        Value::String(s) if s.len() > 1000 => {
-            Err(FieldError::new("String value too large.", "max_string_length"))
-        }
+        Value::String(s) if s.len() > 1000 => Err(FieldError::new(
+            "String value too large.",
+            "max_string_length",
+        )),
         Value::String(s) => {
             let trimmed = s.trim();
             let whole = trimmed
@@ -155,7 +164,10 @@ fn integer(sent: &Value) -> Result<i64, FieldError> {
 /// An ISO 8601 date, kept as `YYYY-MM-DD`.
 fn date(sent: &Value) -> Result<String, FieldError> {
     let invalid = || FieldError::new(INVALID_DATE, "invalid");
-    let text = sent.as_str().filter(|s| s.len() <= 64).ok_or_else(invalid)?;
+    let text = sent
+        .as_str()
+        .filter(|s| s.len() <= 64)
+        .ok_or_else(invalid)?;
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
         .map(|d| d.format("%Y-%m-%d").to_string())
         .map_err(|_| invalid())
@@ -180,10 +192,10 @@ fn datetime(sent: &Value) -> Result<String, FieldError> {
             "%Y-%m-%d %H:%M:%S",
             "%Y-%m-%d %H:%M",
         ]
-            .iter()
-            .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-            .ok_or_else(invalid)?
-            .and_utc(),
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        .ok_or_else(invalid)?
+        .and_utc(),
     };
     Ok(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
@@ -250,9 +262,12 @@ fn valid_local_part(local: &str) -> bool {
         return quoted.chars().all(|c| (' '..='~').contains(&c));
     }
     const SPECIALS: &str = "!#$%&'*+/=?^_`{|}~-";
-    local
-        .split('.')
-        .all(|atom| !atom.is_empty() && atom.chars().all(|c| c.is_ascii_alphanumeric() || SPECIALS.contains(c)))
+    local.split('.').all(|atom| {
+        !atom.is_empty()
+            && atom
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || SPECIALS.contains(c))
+    })
 }
 
 fn valid_domain(domain: &str) -> bool {
@@ -275,7 +290,9 @@ fn valid_domain(domain: &str) -> bool {
             && label.chars().all(|c| c.is_alphanumeric() || c == '-')
     };
     let tld = labels.last().copied().unwrap_or_default();
-    labels.iter().all(label_ok) && tld.chars().count() >= 2 && !tld.chars().all(|c| c.is_ascii_digit())
+    labels.iter().all(label_ok)
+        && tld.chars().count() >= 2
+        && !tld.chars().all(|c| c.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -312,7 +329,11 @@ mod tests {
         }
     }
 
-    fn check(kind: PromptType, required: bool, sent: Option<Value>) -> Result<Option<Value>, FieldError> {
+    fn check(
+        kind: PromptType,
+        required: bool,
+        sent: Option<Value>,
+    ) -> Result<Option<Value>, FieldError> {
         validate_field(&field(kind, required), sent.as_ref())
     }
 
@@ -322,9 +343,15 @@ mod tests {
 
     #[test]
     fn missing_required_and_null_are_drf_errors() {
-        assert_eq!(check(PromptType::Text, true, None), Err(FieldError::required()));
+        assert_eq!(
+            check(PromptType::Text, true, None),
+            Err(FieldError::required())
+        );
         assert_eq!(check(PromptType::Text, false, None), Ok(None));
-        assert_eq!(check(PromptType::Text, false, Some(json!(null))), Err(FieldError::null()));
+        assert_eq!(
+            check(PromptType::Text, false, Some(json!(null))),
+            Err(FieldError::null())
+        );
         // Checkboxes and separators are never required.
         assert_eq!(check(PromptType::Checkbox, true, None), Ok(None));
         assert_eq!(check(PromptType::Separator, true, None), Ok(None));
@@ -335,23 +362,41 @@ mod tests {
         let mut number = field(PromptType::Number, true);
         number.challenge.initial_value = "7".into();
         assert_eq!(validate_field(&number, None), Ok(Some(json!(7))));
-        assert_eq!(validate_field(&number, Some(&json!("8"))), Ok(Some(json!(8))));
+        assert_eq!(
+            validate_field(&number, Some(&json!("8"))),
+            Ok(Some(json!(8)))
+        );
     }
 
     #[test]
     fn text_keeps_whitespace_and_blank_only_when_optional() {
-        assert_eq!(check(PromptType::Text, true, Some(json!("  x "))), Ok(Some(json!("  x "))));
+        assert_eq!(
+            check(PromptType::Text, true, Some(json!("  x "))),
+            Ok(Some(json!("  x ")))
+        );
         assert_eq!(code(PromptType::Text, json!("")), "blank");
-        assert_eq!(check(PromptType::Text, false, Some(json!(""))), Ok(Some(json!(""))));
+        assert_eq!(
+            check(PromptType::Text, false, Some(json!(""))),
+            Ok(Some(json!("")))
+        );
         assert_eq!(code(PromptType::Text, json!(["x"])), "invalid");
-        assert_eq!(code(PromptType::Text, json!("x".repeat(MAX_TEXT_LEN + 1))), "max_length");
-        assert_eq!(check(PromptType::AkLocale, true, Some(json!(""))), Ok(Some(json!(""))));
+        assert_eq!(
+            code(PromptType::Text, json!("x".repeat(MAX_TEXT_LEN + 1))),
+            "max_length"
+        );
+        assert_eq!(
+            check(PromptType::AkLocale, true, Some(json!(""))),
+            Ok(Some(json!("")))
+        );
     }
 
     #[test]
     fn server_values_win_for_hidden_static_and_read_only() {
         for kind in [PromptType::Hidden, PromptType::Static] {
-            assert_eq!(check(kind, true, Some(json!("evil"))), Ok(Some(json!("server"))));
+            assert_eq!(
+                check(kind, true, Some(json!("evil"))),
+                Ok(Some(json!("server")))
+            );
             assert_eq!(check(kind, true, None), Ok(Some(json!("server"))));
         }
         assert_eq!(
@@ -359,23 +404,46 @@ mod tests {
             Ok(Some(json!("server")))
         );
         // Read-only text still honours `required` (authentik's behaviour).
-        assert_eq!(check(PromptType::TextAreaReadOnly, true, None), Err(FieldError::required()));
+        assert_eq!(
+            check(PromptType::TextAreaReadOnly, true, None),
+            Err(FieldError::required())
+        );
     }
 
     #[test]
     fn numbers_dates_and_checkboxes() {
-        assert_eq!(check(PromptType::Number, true, Some(json!("42"))), Ok(Some(json!(42))));
-        assert_eq!(check(PromptType::Number, true, Some(json!(3.0))), Ok(Some(json!(3))));
-        assert_eq!(check(PromptType::Number, true, Some(json!(" 5.00 "))), Ok(Some(json!(5))));
-        for bad in [json!("4x"), json!(1.5), json!(true), json!("99999999999999999999")] {
+        assert_eq!(
+            check(PromptType::Number, true, Some(json!("42"))),
+            Ok(Some(json!(42)))
+        );
+        assert_eq!(
+            check(PromptType::Number, true, Some(json!(3.0))),
+            Ok(Some(json!(3)))
+        );
+        assert_eq!(
+            check(PromptType::Number, true, Some(json!(" 5.00 "))),
+            Ok(Some(json!(5)))
+        );
+        for bad in [
+            json!("4x"),
+            json!(1.5),
+            json!(true),
+            json!("99999999999999999999"),
+        ] {
             assert_eq!(
                 check(PromptType::Number, true, Some(bad.clone())),
                 Err(FieldError::new(INVALID_INTEGER, "invalid")),
                 "{bad}"
             );
         }
-        assert_eq!(code(PromptType::Number, json!("1".repeat(1001))), "max_string_length");
-        assert_eq!(check(PromptType::Date, true, Some(json!("2024-02-29"))), Ok(Some(json!("2024-02-29"))));
+        assert_eq!(
+            code(PromptType::Number, json!("1".repeat(1001))),
+            "max_string_length"
+        );
+        assert_eq!(
+            check(PromptType::Date, true, Some(json!("2024-02-29"))),
+            Ok(Some(json!("2024-02-29")))
+        );
         assert_eq!(
             check(PromptType::Date, true, Some(json!("2023-02-29"))),
             Err(FieldError::new(INVALID_DATE, "invalid"))
@@ -385,22 +453,38 @@ mod tests {
             Ok(Some(json!("2024-01-02T03:04:00Z")))
         );
         assert_eq!(
-            check(PromptType::DateTime, true, Some(json!("2024-01-02T03:04:05+02:00"))),
+            check(
+                PromptType::DateTime,
+                true,
+                Some(json!("2024-01-02T03:04:05+02:00"))
+            ),
             Ok(Some(json!("2024-01-02T01:04:05Z")))
         );
         assert_eq!(code(PromptType::DateTime, json!("yesterday")), "invalid");
-        assert_eq!(check(PromptType::Checkbox, true, Some(json!("on"))), Ok(Some(json!(true))));
+        assert_eq!(
+            check(PromptType::Checkbox, true, Some(json!("on"))),
+            Ok(Some(json!(true)))
+        );
         assert_eq!(code(PromptType::Checkbox, json!("perhaps")), "invalid");
     }
 
     #[test]
     fn choices_must_be_offered() {
-        assert_eq!(check(PromptType::Dropdown, true, Some(json!("a"))), Ok(Some(json!("a"))));
+        assert_eq!(
+            check(PromptType::Dropdown, true, Some(json!("a"))),
+            Ok(Some(json!("a")))
+        );
         // str(1) == "1", as DRF compares.
-        assert_eq!(check(PromptType::RadioButtonGroup, true, Some(json!(1))), Ok(Some(json!("1"))));
+        assert_eq!(
+            check(PromptType::RadioButtonGroup, true, Some(json!(1))),
+            Ok(Some(json!("1")))
+        );
         assert_eq!(
             check(PromptType::Dropdown, true, Some(json!("x"))),
-            Err(FieldError::new("\"x\" is not a valid choice.", "invalid_choice"))
+            Err(FieldError::new(
+                "\"x\" is not a valid choice.",
+                "invalid_choice"
+            ))
         );
         let long = check(PromptType::Dropdown, true, Some(json!("y".repeat(10_000)))).unwrap_err();
         assert!(long.message.len() < 300);
@@ -409,7 +493,11 @@ mod tests {
     #[test]
     fn files_are_base64_data_uris() {
         assert_eq!(
-            check(PromptType::File, true, Some(json!("data:text/plain;base64,aGk="))),
+            check(
+                PromptType::File,
+                true,
+                Some(json!("data:text/plain;base64,aGk="))
+            ),
             Ok(Some(json!("data:text/plain;base64,aGk=")))
         );
         assert_eq!(
@@ -424,16 +512,38 @@ mod tests {
 
     #[test]
     fn email_addresses() {
-        for good in ["a@b.co", "first.last+tag@sub.example.org", "x@localhost", "\"q s\"@ex.com", "u@[127.0.0.1]", "a@bücher.de"] {
+        for good in [
+            "a@b.co",
+            "first.last+tag@sub.example.org",
+            "x@localhost",
+            "\"q s\"@ex.com",
+            "u@[127.0.0.1]",
+            "a@bücher.de",
+        ] {
             assert!(is_valid_email(good), "{good}");
         }
-        for bad in ["", "plain", "a@", "@b.co", "a@b", "a..b@c.de", "a@-b.de", "a@b.c", "a b@c.de", "a@b.123", "ü@x.de"] {
+        for bad in [
+            "",
+            "plain",
+            "a@",
+            "@b.co",
+            "a@b",
+            "a..b@c.de",
+            "a@-b.de",
+            "a@b.c",
+            "a b@c.de",
+            "a@b.123",
+            "ü@x.de",
+        ] {
             assert!(!is_valid_email(bad), "{bad}");
         }
         assert_eq!(
             check(PromptType::Email, true, Some(json!("nope"))),
             Err(FieldError::new(INVALID_EMAIL, "invalid"))
         );
-        assert_eq!(check(PromptType::Email, false, Some(json!(""))), Ok(Some(json!(""))));
+        assert_eq!(
+            check(PromptType::Email, false, Some(json!(""))),
+            Ok(Some(json!("")))
+        );
     }
 }
