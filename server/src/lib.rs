@@ -14,6 +14,7 @@ pub mod config;
 pub mod duration;
 pub mod engine;
 pub mod events;
+pub mod flow_tokens;
 pub mod flows;
 pub mod housekeeping;
 pub mod http;

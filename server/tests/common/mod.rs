@@ -469,6 +469,8 @@ pub fn identification_challenge() -> Value {
         "enable_remember_me": false,
         "passkey_challenge": null,
         "pending_user_identifier": null,
+        // "Forgot password?": keyflow's default recovery flow.
+        "recovery_url": "/if/flow/default-recovery-flow/",
     })
 }
 
