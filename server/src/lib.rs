@@ -17,6 +17,7 @@ pub mod events;
 pub mod flows;
 pub mod housekeeping;
 pub mod http;
+pub mod mail;
 pub mod memory;
 pub mod mfa;
 pub mod policies;
