@@ -137,6 +137,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             settings: Arc::new(EngineSettings::default()),
             passwords: passwords.clone(),
             sandbox,
+            mail: keyflow::mail::Mailer::new(db.clone(), Default::default(), Default::default()),
         };
         println!(
             "{mode}: expression policy evaluation, {iterations} runs each (after 50 warm-up runs)"

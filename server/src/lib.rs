@@ -18,6 +18,7 @@ pub mod flow_tokens;
 pub mod flows;
 pub mod housekeeping;
 pub mod http;
+pub mod mail;
 pub mod memory;
 pub mod mfa;
 pub mod policies;

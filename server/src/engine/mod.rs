@@ -63,4 +63,6 @@ pub struct EngineServices {
     pub passwords: PasswordHasher,
     /// Runs expression policies (untrusted Python).
     pub sandbox: crate::sandbox::Sandbox,
+    /// Renders and queues outgoing mail.
+    pub mail: crate::mail::Mailer,
 }
