@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::protocol::Challenge;
+use crate::protocol::{Challenge, FlowAnswer, UiMessage};
 
 /// Runs the flow executor in-process during a server-side render.
 #[async_trait::async_trait]
@@ -11,6 +11,12 @@ pub trait FlowBackend: Send + Sync {
     /// The current challenge of flow `slug` for the request being rendered (its cookies are in
     /// the Leptos context as `http::request::Parts`; cookies to set go to `ResponseOptions`).
     async fn current_challenge(&self, slug: &str, query: &str) -> Challenge;
+
+    /// [`FlowBackend::current_challenge`] with the UI messages that came with it (what the page
+    /// renders). The default has no messages.
+    async fn current_answer(&self, slug: &str, query: &str) -> FlowAnswer {
+        FlowAnswer::without_messages(self.current_challenge(slug, query).await)
+    }
 
     /// Who the request being rendered belongs to, for the start page. The default, `Unknown`,
     /// makes the page ask `/api/v3/core/users/me/` from the browser instead (so it needs
@@ -44,3 +50,7 @@ pub struct SharedFlowBackend(pub Arc<dyn FlowBackend>);
 /// A challenge already computed for this render (the answer to a no-JavaScript form POST).
 #[derive(Clone)]
 pub struct PrecomputedChallenge(pub Challenge);
+
+/// The UI messages that came with [`PrecomputedChallenge`].
+#[derive(Clone, Default)]
+pub struct PrecomputedMessages(pub Vec<UiMessage>);

@@ -86,6 +86,8 @@ from authentik_client.models import (  # noqa: E402
     AuthenticatorWebAuthnChallenge,
     FlowErrorChallenge,
     IdentificationChallenge,
+    Invitation,
+    PaginatedInvitationList,
     PaginatedUserList,
     PasswordChallenge,
     RedirectChallenge,
@@ -112,6 +114,8 @@ API_MODELS: dict[str, type[BaseModel]] = {
     "SessionUser": SessionUser,
     "PaginatedUserList": PaginatedUserList,
     "User": User,
+    "Invitation": Invitation,
+    "PaginatedInvitationList": PaginatedInvitationList,
 }
 
 DUMP_DIR = os.environ.get("KEYFLOW_CHALLENGE_DUMP", "")

@@ -138,6 +138,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             passwords: passwords.clone(),
             sandbox,
             mail: keyflow::mail::Mailer::new(db.clone(), Default::default(), Default::default()),
+            completion: Default::default(),
         };
         println!(
             "{mode}: expression policy evaluation, {iterations} runs each (after 50 warm-up runs)"

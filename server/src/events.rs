@@ -17,11 +17,13 @@ pub mod action {
     pub const PASSWORD_SET: &str = "password_set";
     pub const MODEL_CREATED: &str = "model_created";
     pub const MODEL_DELETED: &str = "model_deleted";
+    pub const MODEL_UPDATED: &str = "model_updated";
     pub const SUSPICIOUS_REQUEST: &str = "suspicious_request";
     pub const CONFIGURATION_ERROR: &str = "configuration_error";
     pub const SYSTEM_EXCEPTION: &str = "system_exception";
     pub const POLICY_EXECUTION: &str = "policy_execution";
     pub const EMAIL_SENT: &str = "email_sent";
+    pub const INVITATION_USED: &str = "invitation_used";
 }
 
 pub struct NewEvent<'a> {

@@ -78,6 +78,7 @@ pub async fn build_state(
         passwords,
         sandbox: crate::sandbox::Sandbox::new(config.sandbox()),
         mail,
+        completion: crate::stages::completion_hooks(),
     };
     Ok(AppState {
         services,

@@ -248,17 +248,17 @@ async fn a_session_administrator_needs_the_csrf_token(db: Db) {
 
 async fn a_stage_kind_not_implemented_yet_shows_a_flow_error(db: Db) {
     let server = TestServer::start(db).await;
-    let unenroll = "version: 1\nentries:\n\
-        - model: authentik_flows.flow\n  id: flow\n  identifiers:\n    slug: unenroll\n  \
-          attrs:\n    name: Unenroll\n    title: Unenroll\n    designation: unenrollment\n\
-        - model: authentik_stages_user_delete.userdeletestage\n  id: delete\n  \
-          identifiers:\n    name: unenroll-delete\n\
+    let consent = "version: 1\nentries:\n\
+        - model: authentik_flows.flow\n  id: flow\n  identifiers:\n    slug: consent\n  \
+          attrs:\n    name: Consent\n    title: Consent\n    designation: authorization\n\
+        - model: authentik_stages_consent.consentstage\n  id: consent\n  \
+          identifiers:\n    name: consent-stage\n\
         - model: authentik_flows.flowstagebinding\n  identifiers:\n    target: !KeyOf flow\n    \
-          stage: !KeyOf delete\n    order: 10\n";
-    let (status, body) = post_as_admin(&server, APPLY, "application/yaml", unenroll.into()).await;
+          stage: !KeyOf consent\n    order: 10\n";
+    let (status, body) = post_as_admin(&server, APPLY, "application/yaml", consent.into()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // Never a silent pass: the stage's configuration is stored, its behaviour is not there yet.
-    let challenge = server.browser().get_flow("unenroll", "").await;
+    let challenge = server.browser().get_flow("consent", "").await;
     assert_eq!(challenge["component"], "ak-stage-flow-error", "{challenge}");
 }
 

@@ -4,10 +4,12 @@
 
 mod challenges;
 mod errors;
+mod messages;
 mod responses;
 
 pub use challenges::*;
 pub use errors::*;
+pub use messages::*;
 pub use responses::*;
 
 /// Component names of the flow executor protocol (the `component` discriminator).

@@ -10,24 +10,24 @@ use wasm_bindgen::JsCast;
 
 use super::cookies::csrf_token;
 use super::links::safe_href;
-use crate::protocol::{executor_url, Challenge};
+use crate::protocol::{executor_url, messages_from_headers, FlowAnswer, MESSAGES_HEADER};
 
 /// `GET` the current challenge (client-side navigation to another flow).
 // A workspace-wide `cargo clippy` turns `ssr` and `hydrate` on together; then the server-side
 // resource is compiled instead of the one that calls this.
 #[cfg_attr(feature = "ssr", allow(dead_code))]
-pub async fn get_challenge(slug: &str, query: &str) -> Result<Challenge, String> {
+pub async fn get_challenge(slug: &str, query: &str) -> Result<FlowAnswer, String> {
     let response = Request::get(&executor_url(slug, query))
         .header("Accept", "application/json")
         .send()
         .await
         .map_err(unreachable_server)?;
-    read_json(response).await
+    read_answer(response).await
 }
 
 /// `POST` a challenge response; the answer is the next challenge (the API's 302 to itself is
 /// followed by fetch).
-pub async fn post_challenge(slug: &str, query: &str, body: &Value) -> Result<Challenge, String> {
+pub async fn post_challenge(slug: &str, query: &str, body: &Value) -> Result<FlowAnswer, String> {
     let mut builder =
         Request::post(&executor_url(slug, query)).header("Accept", "application/json");
     // Required once the session is signed in; read at send time, as login rotates it.
@@ -38,7 +38,17 @@ pub async fn post_challenge(slug: &str, query: &str, body: &Value) -> Result<Cha
         .json(body)
         .map_err(|e| format!("Could not build the request: {e}"))?;
     let response = request.send().await.map_err(unreachable_server)?;
-    read_json(response).await
+    read_answer(response).await
+}
+
+/// The challenge and the UI messages beside it (`fetch` joins repeated headers with `, `).
+async fn read_answer(response: Response) -> Result<FlowAnswer, String> {
+    let joined = response.headers().get(MESSAGES_HEADER);
+    let messages = messages_from_headers(joined.as_deref());
+    Ok(FlowAnswer {
+        challenge: read_json(response).await?,
+        messages,
+    })
 }
 
 /// `GET` a JSON API; `Ok(None)` when the server says 401/403 (not signed in).

@@ -18,7 +18,7 @@ use leptos_router::hooks::{use_location, use_params_map};
 use super::form::{FormFields, ToResponse};
 use super::links::background_style;
 use super::stages;
-use crate::protocol::Challenge;
+use crate::protocol::{Challenge, FlowAnswer, UiMessage};
 
 /// The running flow on this page, shared by the stage components (cheap to clone).
 #[derive(Clone)]
@@ -34,17 +34,21 @@ pub struct FlowState {
     request_error: RwSignal<Option<String>>,
     /// Whether the current challenge replaced the server-rendered one.
     swapped: RwSignal<bool>,
+    /// UI messages that came with the current challenge (the executor sends them beside the
+    /// challenge, never inside it; see `protocol::messages`).
+    messages: RwSignal<Vec<UiMessage>>,
 }
 
 impl FlowState {
-    fn new(slug: String, query: String, first: Challenge) -> Self {
+    fn new(slug: String, query: String, first: FlowAnswer) -> Self {
         Self {
             slug: slug.into(),
             query: query.into(),
             busy: RwSignal::new(false),
-            challenge: RwSignal::new(first),
+            challenge: RwSignal::new(first.challenge),
             request_error: RwSignal::new(None),
             swapped: RwSignal::new(false),
+            messages: RwSignal::new(first.messages),
         }
     }
 
@@ -101,15 +105,19 @@ impl FlowState {
     }
 
     #[cfg(feature = "hydrate")]
-    fn apply(&self, result: Result<Challenge, String>) {
+    fn apply(&self, result: Result<FlowAnswer, String>) {
         use crate::protocol::ChallengeKind;
         match result {
-            Ok(challenge) => {
+            Ok(FlowAnswer {
+                challenge,
+                messages,
+            }) => {
                 let redirect = match &challenge.kind {
                     ChallengeKind::Redirect(r) => Some(r.to.clone()),
                     _ => None,
                 };
                 self.request_error.set(None);
+                self.messages.set(messages);
                 self.swapped.set(true);
                 self.challenge.set(challenge);
                 match redirect {
@@ -142,7 +150,17 @@ pub fn FlowPage() -> impl IntoView {
     #[cfg(feature = "ssr")]
     if let Some(crate::ssr::PrecomputedChallenge(challenge)) = use_context() {
         let (slug, query) = source();
-        return flow_view(slug, query, Ok(challenge));
+        let messages = use_context::<crate::ssr::PrecomputedMessages>()
+            .unwrap_or_default()
+            .0;
+        return flow_view(
+            slug,
+            query,
+            Ok(FlowAnswer {
+                challenge,
+                messages,
+            }),
+        );
     }
     view! {
         <Suspense fallback=|| {
@@ -163,7 +181,7 @@ pub fn FlowPage() -> impl IntoView {
     .into_any()
 }
 
-fn flow_view(slug: String, query: String, first: Result<Challenge, String>) -> AnyView {
+fn flow_view(slug: String, query: String, first: Result<FlowAnswer, String>) -> AnyView {
     match first {
         Ok(challenge) => view! { <FlowRunner slug query first=challenge/> }.into_any(),
         Err(message) => view! { <LoadError message/> }.into_any(),
@@ -175,21 +193,26 @@ type Source = (String, String);
 #[cfg(feature = "ssr")]
 fn first_challenge(
     source: impl Fn() -> Source + Send + Sync + 'static,
-) -> Resource<Result<Challenge, String>> {
-    use crate::ssr::{PrecomputedChallenge, SharedFlowBackend};
+) -> Resource<Result<FlowAnswer, String>> {
+    use crate::ssr::{PrecomputedChallenge, PrecomputedMessages, SharedFlowBackend};
     let precomputed = use_context::<PrecomputedChallenge>();
+    let precomputed_messages = use_context::<PrecomputedMessages>().unwrap_or_default();
     let backend = use_context::<SharedFlowBackend>();
     Resource::new(source, move |(slug, query)| {
         let precomputed = precomputed.clone();
+        let precomputed_messages = precomputed_messages.clone();
         let backend = backend.clone();
         // Ready at once for a precomputed challenge, so even the streamed answer to a form POST
         // has the card inline.
         async move {
             if let Some(PrecomputedChallenge(challenge)) = precomputed {
-                return Ok(challenge);
+                return Ok(FlowAnswer {
+                    challenge,
+                    messages: precomputed_messages.0,
+                });
             }
             match backend {
-                Some(backend) => Ok(backend.0.current_challenge(&slug, &query).await),
+                Some(backend) => Ok(backend.0.current_answer(&slug, &query).await),
                 None => Err("This server has no flow executor configured.".to_owned()),
             }
         }
@@ -201,7 +224,7 @@ fn first_challenge(
 #[cfg(not(feature = "ssr"))]
 fn first_challenge(
     source: impl Fn() -> Source + Send + Sync + 'static,
-) -> Resource<Result<Challenge, String>> {
+) -> Resource<Result<FlowAnswer, String>> {
     Resource::new(source, |(slug, query)| {
         #[cfg(feature = "hydrate")]
         {
@@ -213,16 +236,17 @@ fn first_challenge(
         #[cfg(not(feature = "hydrate"))]
         {
             let _ = (slug, query);
-            async { Err::<Challenge, String>("No flow executor in this build.".to_owned()) }
+            async { Err::<FlowAnswer, String>("No flow executor in this build.".to_owned()) }
         }
     })
 }
 
 #[component]
-fn FlowRunner(slug: String, query: String, first: Challenge) -> impl IntoView {
+fn FlowRunner(slug: String, query: String, first: FlowAnswer) -> impl IntoView {
     let flow = FlowState::new(slug, query, first);
     let challenge = flow.challenge;
     let request_error = flow.request_error;
+    let messages = flow.messages;
     let title = move || {
         challenge.with(|c| {
             c.flow_info
@@ -248,10 +272,30 @@ fn FlowRunner(slug: String, query: String, first: Challenge) -> impl IntoView {
                             }
                         })
                 }}
+                <MessageList messages/>
                 {move || stages::render(challenge.get(), flow.clone())}
             </div>
             <footer class="flow-footer">"Powered by keyflow"</footer>
         </main>
+    }
+}
+
+/// The UI messages of the current answer, as a polite live region (read out when they change).
+#[component]
+fn MessageList(messages: RwSignal<Vec<UiMessage>>) -> impl IntoView {
+    view! {
+        <ul class="flow-messages" role="status" aria-live="polite" data-testid="flow-messages">
+            {move || {
+                messages
+                    .get()
+                    .into_iter()
+                    .map(|message| {
+                        let class = format!("flow-message flow-message-{}", message.level.as_str());
+                        view! { <li class=class>{message.message}</li> }
+                    })
+                    .collect_view()
+            }}
+        </ul>
     }
 }
 

@@ -4,14 +4,15 @@
 //! round trip less for everyone.
 
 use app::protocol::{
-    AccessDeniedChallenge, Challenge, ChallengeKind, FlowInfo, PendingUserInfo, RedirectChallenge,
-    ResponseErrors, NON_FIELD_ERRORS,
+    AccessDeniedChallenge, Challenge, ChallengeKind, FlowAnswer, FlowInfo, MessageLevel,
+    PendingUserInfo, RedirectChallenge, ResponseErrors, UiMessage, NON_FIELD_ERRORS,
 };
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::Value;
 
 use super::{
+    completion::Settled,
     context::FlowContext,
     plan::FlowPlan,
     plan_store,
@@ -61,6 +62,16 @@ pub async fn execute(
     session: &mut ActiveSession,
     req: FlowRequest<'_>,
 ) -> EngineResult<Challenge> {
+    Ok(execute_answer(services, session, req).await?.challenge)
+}
+
+/// [`execute`], with the UI messages stages and skipped bindings left for the person (spec
+/// §3.8), in the order they were made.
+pub async fn execute_answer(
+    services: &EngineServices,
+    session: &mut ActiveSession,
+    req: FlowRequest<'_>,
+) -> EngineResult<FlowAnswer> {
     let flow = flow::Entity::find()
         .filter(flow::Column::Slug.eq(req.slug))
         .one(&services.db)
@@ -71,8 +82,13 @@ pub async fn execute(
         flow: &flow,
         session,
         req: &req,
+        messages: Vec::new(),
     };
-    run.go().await
+    let challenge = run.go().await?;
+    Ok(FlowAnswer {
+        challenge,
+        messages: run.messages,
+    })
 }
 
 struct Run<'a, 'b> {
@@ -80,6 +96,7 @@ struct Run<'a, 'b> {
     flow: &'a flow::Model,
     session: &'b mut ActiveSession,
     req: &'a FlowRequest<'a>,
+    messages: Vec<UiMessage>,
 }
 
 enum Step {
@@ -134,6 +151,7 @@ impl Run<'_, '_> {
                 session: self.session,
                 now: self.req.now,
                 insert_next: Vec::new(),
+                messages: &mut self.messages,
             };
             let mut busy = None;
             let outcome = match body.take() {
@@ -291,6 +309,14 @@ impl Run<'_, '_> {
                 .await?;
                 plan.context.apply_policy_writes(&result.context);
                 if !result.passing {
+                    // The binding is skipped; what its policies said (`ak_message`) is shown.
+                    self.messages.extend(
+                        result
+                            .messages
+                            .iter()
+                            .filter(|m| !m.is_empty())
+                            .map(|m| UiMessage::new(MessageLevel::Warning, m.as_str())),
+                    );
                     plan.pop();
                     continue;
                 }
@@ -311,9 +337,25 @@ impl Run<'_, '_> {
         .await
     }
 
-    /// The flow finished: redirect to the context's `redirect`, else to a same-origin `next`.
+    /// The flow finished: settle the completion hooks (a refusal denies access), then redirect
+    /// to the context's `redirect`, else to a same-origin `next`.
     async fn flow_done(&mut self, context: &FlowContext) -> EngineResult<Challenge> {
         plan_store::delete(self.services, self.session.id).await?;
+        let mut context = context.clone();
+        let txn = self.services.db.begin().await?;
+        match self
+            .services
+            .completion
+            .settle_all(&txn, &mut context, self.req.now)
+            .await?
+        {
+            Settled::Ok => txn.commit().await?,
+            Settled::Refused(message) => {
+                txn.rollback().await?;
+                return Ok(self.access_denied(&context, Some(message)));
+            }
+        }
+        let context = &context;
         if let Some(target) = &context.redirect {
             return Ok(redirect(target));
         }

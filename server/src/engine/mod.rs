@@ -2,6 +2,7 @@
 //! it knows nothing about HTTP or Leptos (the web layer translates requests into
 //! [`executor::FlowRequest`] and challenges into responses).
 
+pub mod completion;
 pub mod context;
 mod error;
 pub mod executor;
@@ -65,4 +66,6 @@ pub struct EngineServices {
     pub sandbox: crate::sandbox::Sandbox,
     /// Renders and queues outgoing mail.
     pub mail: crate::mail::Mailer,
+    /// Work settled when a flow completes (see [`completion`]); plugged in by the server.
+    pub completion: completion::CompletionHooks,
 }

@@ -9,13 +9,14 @@
 //!    └── silent ──▶ Passed | Denied      └─▶ Denied(message)             → access denied
 //! ```
 
-use app::protocol::{ChallengeKind, PendingUserInfo, ResponseErrors};
+use app::protocol::{ChallengeKind, MessageLevel, PendingUserInfo, ResponseErrors, UiMessage};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::{
+    completion::Settled,
     context::FlowContext,
     plan::PlannedStage,
     request::{FlowQuery, RequestInfo},
@@ -75,11 +76,36 @@ pub struct StageCx<'a> {
     pub now: DateTime<Utc>,
     /// Stages to run right after this one (authenticator validation's "configure").
     pub insert_next: Vec<PlannedStage>,
+    /// UI messages for the person (see [`StageCx::message`]).
+    pub messages: &'a mut Vec<UiMessage>,
 }
 
 impl StageCx<'_> {
     pub fn db(&self) -> &DatabaseConnection {
         &self.services.db
+    }
+
+    /// Shows `text` to the person with the answer to this request (authentik's
+    /// `messages.<level>(request, text)`, spec §3.8). Never part of the challenge JSON.
+    pub fn message(&mut self, level: MessageLevel, text: impl Into<String>) {
+        self.messages.push(UiMessage::new(level, text));
+    }
+
+    /// Settles the flow's completion hooks inside `txn` (see [`super::completion`]), for a
+    /// stage about to make the flow's result permanent. On [`Settled::Ok`] the settled context
+    /// is returned: store it into `self.context` only once `txn` has committed. On
+    /// [`Settled::Refused`] roll `txn` back and deny with the message.
+    pub async fn settle_completion(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+    ) -> EngineResult<(Settled, FlowContext)> {
+        let mut context = self.context.clone();
+        let settled = self
+            .services
+            .completion
+            .settle_all(txn, &mut context, self.now)
+            .await?;
+        Ok((settled, context))
     }
 
     /// The user this flow is about: the pending user, or else the signed-in user.

@@ -49,6 +49,7 @@ async fn harness() -> Harness {
         settings: Arc::new(EngineSettings::default()),
         passwords: PasswordHasher::new().unwrap(),
         sandbox: crate::sandbox::Sandbox::in_process(),
+        completion: crate::stages::completion_hooks(),
     };
     Harness {
         services,

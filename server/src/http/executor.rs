@@ -1,10 +1,10 @@
 //! `GET/POST /api/v3/flows/executor/{slug}/?query=…`: authentik's flow executor API.
 
-use app::protocol::Challenge;
+use app::protocol::{FlowAnswer, UiMessage, MESSAGES_HEADER};
 use axum::{
     body::Bytes,
     extract::{ConnectInfo, Path, Query, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -18,7 +18,7 @@ use super::{
     session, AppState,
 };
 use crate::engine::{
-    executor::{execute, FlowRequest},
+    executor::{execute_answer, FlowRequest},
     request::{FlowQuery, RequestInfo},
     EngineError,
 };
@@ -88,7 +88,7 @@ pub async fn run_flow(
     query: &str,
     body: Option<Value>,
     info: RequestInfo,
-) -> Result<Challenge, ApiError> {
+) -> Result<FlowAnswer, ApiError> {
     let request = FlowRequest {
         slug,
         query: FlowQuery::parse(query),
@@ -96,18 +96,32 @@ pub async fn run_flow(
         request: info,
         now: Utc::now(),
     };
-    match execute(&state.services, session, request).await {
-        Ok(challenge) => Ok(challenge),
+    match execute_answer(&state.services, session, request).await {
+        Ok(answer) => Ok(answer),
         Err(EngineError::FlowNotFound) => Err(ApiError::NotFound),
         Err(error) => {
             let superuser = session.user.as_ref().is_some_and(|u| u.is_superuser);
-            Ok(flow_error_challenge(&error, superuser))
+            Ok(FlowAnswer::without_messages(flow_error_challenge(
+                &error, superuser,
+            )))
         }
     }
 }
 
-fn challenge_response(state: &AppState, session: &ActiveSession, challenge: Challenge) -> Response {
-    let mut response = (StatusCode::OK, Json(challenge)).into_response();
+/// Adds one [`MESSAGES_HEADER`] per UI message (they never go into the challenge JSON, which
+/// authentik's strict clients parse; see `app::protocol::messages`).
+pub fn append_message_headers(headers: &mut HeaderMap, messages: &[UiMessage]) {
+    let name = HeaderName::from_static(MESSAGES_HEADER);
+    for message in messages {
+        if let Ok(value) = HeaderValue::from_str(&message.to_header_value()) {
+            headers.append(name.clone(), value);
+        }
+    }
+}
+
+fn challenge_response(state: &AppState, session: &ActiveSession, answer: FlowAnswer) -> Response {
+    let mut response = (StatusCode::OK, Json(answer.challenge)).into_response();
+    append_message_headers(response.headers_mut(), &answer.messages);
     for cookie in session::set_cookie_headers(state, session) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
@@ -124,8 +138,8 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let info = request_info(&state, &headers, peer, "GET", uri.path(), uri.query());
     let mut session = session::current_or_new(&state, &headers, &info).await?;
-    let challenge = run_flow(&state, &mut session, &slug, &params.query, None, info).await?;
-    Ok(challenge_response(&state, &session, challenge))
+    let answer = run_flow(&state, &mut session, &slug, &params.query, None, info).await?;
+    Ok(challenge_response(&state, &session, answer))
 }
 
 /// Reads a POST body: JSON, or a form (each field a string), as authentik's parsers accept.
@@ -181,6 +195,6 @@ pub async fn post(
             "CSRF Failed: CSRF token missing or incorrect.",
         ));
     }
-    let challenge = run_flow(&state, &mut session, &slug, &params.query, Some(body), info).await?;
-    Ok(challenge_response(&state, &session, challenge))
+    let answer = run_flow(&state, &mut session, &slug, &params.query, Some(body), info).await?;
+    Ok(challenge_response(&state, &session, answer))
 }

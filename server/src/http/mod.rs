@@ -7,6 +7,7 @@ pub mod blueprints;
 pub mod errors;
 pub mod executor;
 pub mod health;
+pub mod invitations;
 pub mod pages;
 pub mod session;
 pub mod static_files;
@@ -58,6 +59,17 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v3/core/users/{pk}/set_password/",
             post(users::set_password),
+        )
+        .route(
+            "/api/v3/stages/invitation/invitations/",
+            get(invitations::list).post(invitations::create),
+        )
+        .route(
+            "/api/v3/stages/invitation/invitations/{pk}/",
+            get(invitations::retrieve)
+                .patch(invitations::update)
+                .put(invitations::update)
+                .delete(invitations::destroy),
         )
         .route("/api/v3/authenticators/all/", get(authenticators::list_all))
         .route(

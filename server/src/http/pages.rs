@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use app::protocol::{flow_page_url, ChallengeKind};
-use app::ssr::{FlowBackend, PrecomputedChallenge, SharedFlowBackend};
+use app::protocol::{flow_page_url, ChallengeKind, FlowAnswer};
+use app::ssr::{FlowBackend, PrecomputedChallenge, PrecomputedMessages, SharedFlowBackend};
 use axum::{
     body::{Body, Bytes},
     extract::{ConnectInfo, Path, RawQuery, Request, State},
@@ -33,6 +33,12 @@ pub struct SsrFlowBackend {
 #[async_trait::async_trait]
 impl FlowBackend for SsrFlowBackend {
     async fn current_challenge(&self, slug: &str, query: &str) -> app::protocol::Challenge {
+        self.current_answer(slug, query).await.challenge
+    }
+
+    /// The current challenge and its UI messages, rendered into the page (so they show without
+    /// JavaScript too).
+    async fn current_answer(&self, slug: &str, query: &str) -> FlowAnswer {
         let parts = leptos::prelude::use_context::<axum::http::request::Parts>();
         let headers = parts
             .as_ref()
@@ -53,12 +59,12 @@ impl FlowBackend for SsrFlowBackend {
         );
         let outcome = async {
             let mut session = session::current_or_new(&self.state, &headers, &info).await?;
-            let challenge = run_flow(&self.state, &mut session, slug, query, None, info).await?;
-            Ok::<_, ApiError>((session, challenge))
+            let answer = run_flow(&self.state, &mut session, slug, query, None, info).await?;
+            Ok::<_, ApiError>((session, answer))
         }
         .await;
         match outcome {
-            Ok((session, challenge)) => {
+            Ok((session, answer)) => {
                 if let Some(response) =
                     leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
                 {
@@ -66,7 +72,7 @@ impl FlowBackend for SsrFlowBackend {
                         response.append_header(header::SET_COOKIE, cookie);
                     }
                 }
-                challenge
+                answer
             }
             Err(error) => {
                 if matches!(error, ApiError::NotFound) {
@@ -77,7 +83,10 @@ impl FlowBackend for SsrFlowBackend {
                     }
                 }
                 let engine_error = crate::engine::EngineError::CorruptData(format!("{error:?}"));
-                super::errors::flow_error_challenge(&engine_error, false)
+                FlowAnswer::without_messages(super::errors::flow_error_challenge(
+                    &engine_error,
+                    false,
+                ))
             }
         }
     }
@@ -150,7 +159,10 @@ pub async fn flow_form_post(
         ));
     }
     let query = raw_query.unwrap_or_default();
-    let challenge = run_flow(&state, &mut session, &slug, &query, Some(body), info).await?;
+    let FlowAnswer {
+        challenge,
+        messages,
+    } = run_flow(&state, &mut session, &slug, &query, Some(body), info).await?;
     let cookies = session::set_cookie_headers(&state, &session);
 
     let mut response = if let ChallengeKind::Redirect(redirect) = &challenge.kind {
@@ -166,6 +178,7 @@ pub async fn flow_form_post(
             move || {
                 base_context();
                 provide_context(PrecomputedChallenge(challenge.clone()));
+                provide_context(PrecomputedMessages(messages.clone()));
             },
             move || app::shell(options.clone()),
         );

@@ -75,7 +75,7 @@ pub async fn me(
 }
 
 /// Timestamps as DRF writes them: ISO 8601, UTC as `Z`.
-fn api_time(time: DateTime<Utc>) -> String {
+pub(crate) fn api_time(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -123,24 +123,24 @@ pub fn user_json(user: &user::Model, groups: &[group::Model], avatar: &str) -> V
 
 /// DRF-style field errors: field name → messages.
 #[derive(Debug, Default)]
-struct FieldErrors(BTreeMap<String, Vec<String>>);
+pub(crate) struct FieldErrors(pub(crate) BTreeMap<String, Vec<String>>);
 
 impl FieldErrors {
-    fn add(&mut self, field: &str, message: impl Into<String>) {
+    pub(crate) fn add(&mut self, field: &str, message: impl Into<String>) {
         self.0
             .entry(field.to_owned())
             .or_default()
             .push(message.into());
     }
 
-    fn into_response(self) -> Response {
+    pub(crate) fn into_response(self) -> Response {
         (StatusCode::BAD_REQUEST, Json(json!(self.0))).into_response()
     }
 }
 
 /// Reads one text field as DRF's `CharField` does (numbers become text, whitespace is trimmed
 /// when `trim` is set). `Ok(None)` means absent.
-fn text_field(
+pub(crate) fn text_field(
     body: &Map<String, Value>,
     key: &str,
     required: bool,
@@ -182,7 +182,7 @@ fn text_field(
     Some(value)
 }
 
-fn bool_field(body: &Map<String, Value>, key: &str, errors: &mut FieldErrors) -> Option<bool> {
+pub(crate) fn bool_field(body: &Map<String, Value>, key: &str, errors: &mut FieldErrors) -> Option<bool> {
     match body.get(key) {
         None => None,
         Some(Value::Bool(b)) => Some(*b),
@@ -230,7 +230,7 @@ fn plausible_email(email: &str) -> bool {
     }
 }
 
-fn not_found_pk(pk: &str) -> String {
+pub(crate) fn not_found_pk(pk: &str) -> String {
     format!("Invalid pk \"{pk}\" - object does not exist.")
 }
 
@@ -405,7 +405,7 @@ async fn render(state: &AppState, accounts: &[user::Model]) -> Result<Vec<Value>
 }
 
 /// DRF's positive-integer query parameter: anything else means "not given".
-fn positive(params: &HashMap<String, String>, key: &str) -> Option<u64> {
+pub(crate) fn positive(params: &HashMap<String, String>, key: &str) -> Option<u64> {
     params
         .get(key)
         .and_then(|v| v.trim().parse::<u64>().ok())

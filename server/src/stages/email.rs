@@ -12,9 +12,7 @@
 //! - Back from the link (`is_restored`): the token's user must be the pending user and the
 //!   consent step must have spent that token; then the user is activated if configured.
 
-use std::collections::BTreeMap;
-
-use app::protocol::{ChallengeKind, EmailChallenge, FlowDesignation, ResponseErrors};
+use app::protocol::{ChallengeKind, EmailChallenge, FlowDesignation, MessageLevel, ResponseErrors};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
@@ -29,8 +27,10 @@ use serde::{Deserialize, Serialize};
 use crate::duration::FlowDuration;
 use crate::engine::{
     stage::{Stage, StageCx, StageOutcome},
-    EngineResult,
+    EngineError, EngineResult,
 };
+use crate::events;
+use crate::mail::{MailError, OutgoingMail};
 use super::consent::{self, ConsentStage, SPENT_FLOW_TOKEN_KEY};
 use super::StageConfig;
 use crate::engine::plan::{FlowPlan, PlannedStage};
@@ -148,11 +148,18 @@ enum Sent {
     Sent,
     /// Over the rate limit: nothing sent.
     Limited,
+    /// The mail could not be made (template error, recorded as an event).
+    Failed,
 }
 
 impl EmailStage {
     fn render() -> ChallengeKind {
         ChallengeKind::Email(EmailChallenge {})
+    }
+
+    fn too_many(&self, cx: &mut StageCx<'_>) {
+        let minutes = self.recovery_cache_timeout.value.num_minutes().max(1);
+        cx.message(MessageLevel::Error, too_many_attempts(minutes));
     }
 
     fn is_recovery(cx: &StageCx<'_>) -> bool {
@@ -233,9 +240,13 @@ impl EmailStage {
             &cx.query.params,
             &key,
         );
-        self.queue_mail(cx, &user, &address, &url, &key, expires)
-            .await?;
-        Ok(Some(Sent::Sent))
+        match self
+            .queue_mail(cx, &user, &address, &url, &key, expires)
+            .await?
+        {
+            Ok(()) => Ok(Some(Sent::Sent)),
+            Err(_) => Ok(Some(Sent::Failed)),
+        }
     }
 
     /// A flow token holding a copy of the running plan with the consent step in front.
@@ -280,27 +291,55 @@ impl EmailStage {
         Ok(key)
     }
 
-    /// Hands the mail to the queue (delivered in the background, with retries).
+    /// Hands the mail to the queue (delivered in the background, with retries). A template
+    /// that does not render is the administrator's mistake: a `configuration_error` event, and
+    /// the flow is denied.
     async fn queue_mail(
         &self,
-        _cx: &StageCx<'_>,
+        cx: &StageCx<'_>,
         user: &user::Model,
         address: &str,
         url: &str,
         key: &str,
         expires: DateTime<Utc>,
-    ) -> EngineResult<()> {
-        let _template_context: BTreeMap<&str, Value> = BTreeMap::from([
-            ("url", json!(url)),
-            (
-                "user",
-                json!({"username": user.username, "name": user.name, "email": user.email}),
-            ),
-            ("expires", json!(expires.to_rfc3339())),
-            ("token", json!(key)),
-        ]);
-        let _ = address;
-        Ok(())
+    ) -> EngineResult<Result<(), String>> {
+        let mail = OutgoingMail {
+            to_name: user.name.clone(),
+            to_address: address.to_owned(),
+            subject: self.subject.clone(),
+            template: self.template.clone(),
+            context: json!({
+                "url": url,
+                "user": {"username": user.username, "name": user.name, "email": user.email},
+                "expires": expires.to_rfc3339(),
+                "token": key,
+            }),
+            smtp: self.smtp.clone(),
+            stage_id: Some(cx.stage_id),
+        };
+        match cx.services.mail.enqueue(mail).await {
+            Ok(_) => Ok(Ok(())),
+            Err(MailError::Queue(error)) => Err(EngineError::CorruptData(format!(
+                "mail queue: {error}"
+            ))),
+            Err(error) => {
+                events::record(
+                    cx.db(),
+                    events::NewEvent {
+                        action: events::action::CONFIGURATION_ERROR,
+                        user: Some((user.id, &user.username)),
+                        client_ip: &cx.request.client_ip,
+                        context: json!({
+                            "message": error.to_string(),
+                            "stage": cx.stage_name,
+                        }),
+                        now: cx.now,
+                    },
+                )
+                .await?;
+                Ok(Err(error.to_string()))
+            }
+        }
     }
 
     /// Back from the link: the token's user must be the pending user, and this plan's consent
@@ -328,6 +367,7 @@ impl EmailStage {
             .await?;
         }
         cx.context.remove_extra(EMAIL_SENT_KEY);
+        cx.message(MessageLevel::Success, VERIFIED);
         Ok(StageOutcome::Passed)
     }
 }
@@ -347,7 +387,8 @@ impl Stage for EmailStage {
         if cx.context.get_extra::<bool>(EMAIL_SENT_KEY) != Some(true) {
             match self.send(cx).await? {
                 None => return Ok(StageOutcome::denied(NO_PENDING_USER)),
-                Some(Sent::Limited) => {}
+                Some(Sent::Failed) => return Ok(StageOutcome::Denied(None)),
+                Some(Sent::Limited) => self.too_many(cx),
                 Some(Sent::Sent) => {}
             }
             cx.context.set_extra(EMAIL_SENT_KEY, true);
@@ -366,13 +407,9 @@ impl Stage for EmailStage {
         }
         match self.send(cx).await? {
             None => return Ok(StageOutcome::denied(NO_PENDING_USER)),
-            Some(Sent::Limited) => {
-                let minutes = self.recovery_cache_timeout.value.num_minutes().max(1);
-                let _ = too_many_attempts(minutes);
-            }
-            Some(Sent::Sent) => {
-                let _ = SENT_AGAIN;
-            }
+            Some(Sent::Failed) => return Ok(StageOutcome::Denied(None)),
+            Some(Sent::Limited) => self.too_many(cx),
+            Some(Sent::Sent) => cx.message(MessageLevel::Success, SENT_AGAIN),
         }
         cx.context.set_extra(EMAIL_SENT_KEY, true);
         let errors = ResponseErrors::single(

@@ -25,10 +25,17 @@ pub mod redirect;
 pub mod user_delete;
 pub mod user_write;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{stage::Stage, EngineError};
+use crate::engine::{completion::CompletionHooks, stage::Stage, EngineError};
 use crate::store::stage;
+
+/// The completion hooks stages rely on (see `engine::completion`), for `EngineServices`.
+pub fn completion_hooks() -> CompletionHooks {
+    CompletionHooks::new(vec![Arc::new(invitation::SettleInvitation)])
+}
 
 /// A stage's typed configuration, tagged by kind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

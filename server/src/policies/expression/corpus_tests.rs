@@ -121,6 +121,7 @@ pub(super) async fn world() -> World {
         settings: Arc::new(EngineSettings::default()),
         passwords: PasswordHasher::new().unwrap(),
         sandbox: Sandbox::in_process(),
+        completion: Default::default(),
     };
     add_user(
         &services,

@@ -1,0 +1,471 @@
+//! `/api/v3/stages/invitation/invitations/…` in authentik's shapes (`Invitation`,
+//! `InvitationRequest`, `PatchedInvitationRequest`, `PaginatedInvitationList`), for superusers
+//! (session with CSRF, or a Bearer API token). The pk is the invitation token.
+//!
+//! As authentik, expired invitations are invisible (not listed, 404). Validation errors are
+//! DRF's: HTTP 400 with `{"field": ["message"]}`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::{
+    body::Bytes,
+    extract::{ConnectInfo, Path, Query, State},
+    http::{HeaderMap, Method, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, Set,
+};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::{
+    admin::{self, Caller},
+    errors::ApiError,
+    executor::parse_body,
+    users::{
+        api_time, bool_field, not_found_pk, positive, text_field, FieldErrors, DEFAULT_PAGE_SIZE,
+        MAX_PAGE_SIZE,
+    },
+    AppState,
+};
+use crate::events::{self, action};
+use crate::store::{flow, flow_stage_binding, invitation, policy_binding, user};
+
+/// Longest invitation name (Django's `SlugField` default).
+pub const NAME_MAX_LEN: usize = 50;
+const INVALID_SLUG: &str =
+    "Enter a valid \"slug\" consisting of letters, numbers, underscores or hyphens.";
+const INVALID_DATETIME: &str = "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].";
+
+/// Invitations an API caller can see: not expired at `now`.
+fn visible(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(invitation::Column::Expiring.eq(false))
+        .add(invitation::Column::Expires.is_null())
+        .add(invitation::Column::Expires.gt(now))
+}
+
+/// authentik's `PartialUser`.
+fn partial_user(account: &user::Model) -> Value {
+    json!({
+        "pk": account.id,
+        "username": account.username,
+        "name": account.name,
+        "is_active": account.is_active,
+        "last_login": account.last_login.map(api_time),
+        "email": account.email,
+        "attributes": account.attributes,
+        "uid": account.uuid.simple().to_string(),
+    })
+}
+
+/// authentik's `Flow`.
+async fn flow_json(state: &AppState, row: &flow::Model) -> Result<Value, ApiError> {
+    let db = &state.services.db;
+    let stages: Vec<Uuid> = flow_stage_binding::Entity::find()
+        .filter(flow_stage_binding::Column::FlowId.eq(row.id))
+        .order_by_asc(flow_stage_binding::Column::Order)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|b| b.stage_id)
+        .collect();
+    let policies: Vec<Uuid> = policy_binding::Entity::find()
+        .filter(policy_binding::Column::TargetId.eq(row.id))
+        .order_by_asc(policy_binding::Column::Order)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|b| b.policy_id)
+        .collect();
+    let background_url = if row.background.is_empty() {
+        state.services.settings.default_background.clone()
+    } else {
+        row.background.clone()
+    };
+    Ok(json!({
+        "pk": row.id,
+        "policybindingmodel_ptr_id": row.id,
+        "name": row.name,
+        "slug": row.slug,
+        "title": row.title,
+        "designation": row.designation,
+        "background": row.background,
+        "background_url": background_url,
+        "background_themed_urls": null,
+        "stages": stages,
+        "policies": policies,
+        "cache_count": 0,
+        "policy_engine_mode": row.policy_engine_mode,
+        "compatibility_mode": row.compatibility_mode,
+        "export_url": format!("/api/v3/flows/instances/{}/export/", row.slug),
+        "layout": row.layout,
+        "denied_action": row.denied_action,
+        "authentication": row.authentication,
+    }))
+}
+
+/// authentik's `Invitation`. `created_by` and `flow_obj` are `null` when unset, as authentik
+/// sends them.
+async fn invitation_json(state: &AppState, row: &invitation::Model) -> Result<Value, ApiError> {
+    let db = &state.services.db;
+    let created_by = match row.created_by_id {
+        Some(id) => user::Entity::find_by_id(id).one(db).await?,
+        None => None,
+    };
+    let flow_row = match row.flow_id {
+        Some(id) => flow::Entity::find_by_id(id).one(db).await?,
+        None => None,
+    };
+    let flow_obj = match &flow_row {
+        Some(f) => flow_json(state, f).await?,
+        None => Value::Null,
+    };
+    Ok(json!({
+        "pk": row.id,
+        "name": row.name,
+        "expires": row.expires.map(api_time),
+        "fixed_data": row.fixed_data,
+        "created_by": created_by.as_ref().map(partial_user),
+        "single_use": row.single_use,
+        "flow": row.flow_id,
+        "flow_obj": flow_obj,
+    }))
+}
+
+/// The fields of an `InvitationRequest` that were given (all optional for PATCH).
+#[derive(Debug, Default)]
+struct InvitationInput {
+    name: Option<String>,
+    /// `Some(None)`: explicitly cleared.
+    expires: Option<Option<DateTime<Utc>>>,
+    fixed_data: Option<Map<String, Value>>,
+    single_use: Option<bool>,
+    flow: Option<Option<Uuid>>,
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "list",
+        Value::String(_) => "str",
+        Value::Number(_) => "int",
+        Value::Bool(_) => "bool",
+        Value::Object(_) => "dict",
+        Value::Null => "NoneType",
+    }
+}
+
+async fn validate(
+    db: &DatabaseConnection,
+    body: &Value,
+    partial: bool,
+) -> Result<InvitationInput, Response> {
+    let mut errors = FieldErrors::default();
+    let Value::Object(body) = body else {
+        errors.add(
+            "non_field_errors",
+            format!(
+                "Invalid data. Expected a dictionary, but got {}.",
+                type_name(body)
+            ),
+        );
+        return Err(errors.into_response());
+    };
+    let mut input = InvitationInput {
+        name: text_field(
+            body,
+            "name",
+            !partial,
+            false,
+            true,
+            NAME_MAX_LEN,
+            &mut errors,
+        ),
+        single_use: bool_field(body, "single_use", &mut errors),
+        ..Default::default()
+    };
+    if let Some(name) = &input.name {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            errors.add("name", INVALID_SLUG);
+        }
+    }
+    input.expires = match body.get("expires") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(text)) => match DateTime::parse_from_rfc3339(text.trim()) {
+            Ok(time) => Some(Some(time.with_timezone(&Utc))),
+            Err(_) => {
+                errors.add("expires", INVALID_DATETIME);
+                None
+            }
+        },
+        Some(_) => {
+            errors.add("expires", INVALID_DATETIME);
+            None
+        }
+    };
+    input.fixed_data = match body.get("fixed_data") {
+        None => None,
+        Some(Value::Object(map)) => Some(map.clone()),
+        Some(Value::Null) => {
+            errors.add("fixed_data", "This field may not be null.");
+            None
+        }
+        Some(other) => {
+            errors.add(
+                "fixed_data",
+                format!(
+                    "Expected a dictionary of items but got type \"{}\".",
+                    type_name(other)
+                ),
+            );
+            None
+        }
+    };
+    input.flow = match body.get("flow") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(text)) => match Uuid::parse_str(text.trim()) {
+            Ok(id) => match flow::Entity::find_by_id(id).one(db).await {
+                Ok(Some(_)) => Some(Some(id)),
+                Ok(None) => {
+                    errors.add("flow", not_found_pk(text));
+                    None
+                }
+                Err(error) => return Err(ApiError::from(error).into_response()),
+            },
+            Err(_) => {
+                errors.add("flow", format!("\u{201c}{text}\u{201d} is not a valid UUID."));
+                None
+            }
+        },
+        Some(other) => {
+            errors.add(
+                "flow",
+                format!(
+                    "Incorrect type. Expected pk value, received {}.",
+                    type_name(other)
+                ),
+            );
+            None
+        }
+    };
+    if errors.0.is_empty() {
+        Ok(input)
+    } else {
+        Err(errors.into_response())
+    }
+}
+
+/// The `{"model": …}` context of model events.
+fn model_context(row: &invitation::Model) -> Value {
+    json!({"model": {
+        "app": "authentik_stages_invitation",
+        "model_name": "invitation",
+        "pk": row.id.simple().to_string(),
+        "name": row.name,
+    }})
+}
+
+async fn record(
+    state: &AppState,
+    action: &str,
+    caller: &Caller,
+    peer: SocketAddr,
+    row: &invitation::Model,
+) -> Result<(), ApiError> {
+    let user = caller.user();
+    events::record(
+        &state.services.db,
+        events::NewEvent {
+            action,
+            user: Some((user.id, &user.username)),
+            client_ip: &peer.ip().to_string(),
+            context: model_context(row),
+            now: Utc::now(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// A visible invitation by pk (a malformed pk is simply not found).
+async fn load(state: &AppState, pk: &str) -> Result<invitation::Model, ApiError> {
+    let id = Uuid::parse_str(pk).map_err(|_| ApiError::NotFound)?;
+    invitation::Entity::find_by_id(id)
+        .filter(visible(Utc::now()))
+        .one(&state.services.db)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// `GET /api/v3/stages/invitation/invitations/?name=&page=&page_size=`, ordered by name.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    admin::require_superuser(&state, &headers, &Method::GET).await?;
+    let invalid_page = || {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({"detail": "Invalid page."})),
+        )
+            .into_response()
+    };
+    let page = match params.get("page") {
+        None => 1,
+        Some(_) => match positive(&params, "page") {
+            Some(page) => page,
+            None => return Ok(invalid_page()),
+        },
+    };
+    let page_size = positive(&params, "page_size")
+        .unwrap_or(DEFAULT_PAGE_SIZE)
+        .min(MAX_PAGE_SIZE);
+    let mut query = invitation::Entity::find().filter(visible(Utc::now()));
+    if let Some(name) = params.get("name") {
+        query = query.filter(invitation::Column::Name.eq(name.as_str()));
+    }
+    let paginator = query
+        .order_by_asc(invitation::Column::Name)
+        .order_by_asc(invitation::Column::Id)
+        .paginate(&state.services.db, page_size);
+    let count = paginator.num_items().await?;
+    let total_pages = count.div_ceil(page_size).max(1);
+    if page > total_pages {
+        return Ok(invalid_page());
+    }
+    let rows = paginator.fetch_page(page - 1).await?;
+    let mut results = Vec::with_capacity(rows.len());
+    for row in &rows {
+        results.push(invitation_json(&state, row).await?);
+    }
+    let pagination = json!({
+        "next": if page < total_pages { page + 1 } else { 0 },
+        "previous": page.saturating_sub(1),
+        "count": count,
+        "current": page,
+        "total_pages": total_pages,
+        "start_index": if count == 0 { 0 } else { (page - 1) * page_size + 1 },
+        "end_index": if page == total_pages { count } else { page * page_size },
+    });
+    Ok(Json(json!({
+        "pagination": pagination,
+        "results": results,
+        "autocomplete": {},
+    }))
+    .into_response())
+}
+
+/// `POST /api/v3/stages/invitation/invitations/`: 201 with the new invitation, created by the
+/// caller; its `pk` is the token to send.
+pub async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let caller = admin::require_superuser(&state, &headers, &Method::POST).await?;
+    let body = parse_body(&headers, &body)?;
+    let input = match validate(&state.services.db, &body, false).await {
+        Ok(input) => input,
+        Err(response) => return Ok(response),
+    };
+    let row = invitation::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        name: Set(input.name.unwrap_or_default()),
+        expires: Set(input.expires.flatten()),
+        expiring: Set(true),
+        flow_id: Set(input.flow.flatten()),
+        single_use: Set(input.single_use.unwrap_or(false)),
+        fixed_data: Set(Value::Object(input.fixed_data.unwrap_or_default())),
+        created_by_id: Set(Some(caller.user().id)),
+    }
+    .insert(&state.services.db)
+    .await?;
+    record(&state, action::MODEL_CREATED, &caller, peer, &row).await?;
+    Ok((StatusCode::CREATED, Json(invitation_json(&state, &row).await?)).into_response())
+}
+
+/// `GET /api/v3/stages/invitation/invitations/{pk}/`
+pub async fn retrieve(
+    State(state): State<AppState>,
+    Path(pk): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    admin::require_superuser(&state, &headers, &Method::GET).await?;
+    let row = load(&state, &pk).await?;
+    Ok(Json(invitation_json(&state, &row).await?))
+}
+
+/// `PATCH` (or `PUT`, all fields then required) `/api/v3/stages/invitation/invitations/{pk}/`.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(pk): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let caller = admin::require_superuser(&state, &headers, &method).await?;
+    let row = load(&state, &pk).await?;
+    let body = parse_body(&headers, &body)?;
+    let input = match validate(&state.services.db, &body, method == Method::PATCH).await {
+        Ok(input) => input,
+        Err(response) => return Ok(response),
+    };
+    let mut active = invitation::ActiveModel {
+        id: Set(row.id),
+        ..Default::default()
+    };
+    if let Some(name) = input.name {
+        active.name = Set(name);
+    }
+    if let Some(expires) = input.expires {
+        active.expires = Set(expires);
+    }
+    if let Some(fixed_data) = input.fixed_data {
+        active.fixed_data = Set(Value::Object(fixed_data));
+    }
+    if let Some(single_use) = input.single_use {
+        active.single_use = Set(single_use);
+    }
+    if let Some(flow) = input.flow {
+        active.flow_id = Set(flow);
+    }
+    let updated = if active.is_changed() {
+        active.update(&state.services.db).await?
+    } else {
+        row
+    };
+    record(&state, action::MODEL_UPDATED, &caller, peer, &updated).await?;
+    Ok(Json(invitation_json(&state, &updated).await?).into_response())
+}
+
+/// `DELETE /api/v3/stages/invitation/invitations/{pk}/`: 204.
+pub async fn destroy(
+    State(state): State<AppState>,
+    Path(pk): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let caller = admin::require_superuser(&state, &headers, &Method::DELETE).await?;
+    let row = load(&state, &pk).await?;
+    let deleted = invitation::Entity::delete_by_id(row.id)
+        .exec(&state.services.db)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(ApiError::NotFound);
+    }
+    record(&state, action::MODEL_DELETED, &caller, peer, &row).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
