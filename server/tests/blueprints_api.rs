@@ -248,17 +248,18 @@ async fn a_session_administrator_needs_the_csrf_token(db: Db) {
 
 async fn a_stage_kind_not_implemented_yet_shows_a_flow_error(db: Db) {
     let server = TestServer::start(db).await;
-    let consent = "version: 1\nentries:\n\
-        - model: authentik_flows.flow\n  id: flow\n  identifiers:\n    slug: consent\n  \
-          attrs:\n    name: Consent\n    title: Consent\n    designation: authorization\n\
-        - model: authentik_stages_consent.consentstage\n  id: consent\n  \
-          identifiers:\n    name: consent-stage\n\
+    let duo = "version: 1\nentries:\n\
+        - model: authentik_flows.flow\n  id: flow\n  identifiers:\n    slug: duo-setup\n  \
+          attrs:\n    name: Duo\n    title: Duo\n    designation: stage_configuration\n\
+        - model: authentik_stages_authenticator_duo.authenticatorduostage\n  id: duo\n  \
+          identifiers:\n    name: duo-stage\n  attrs:\n    api_hostname: api.example.com\n    \
+          client_id: id\n    client_secret: secret\n\
         - model: authentik_flows.flowstagebinding\n  identifiers:\n    target: !KeyOf flow\n    \
-          stage: !KeyOf consent\n    order: 10\n";
-    let (status, body) = post_as_admin(&server, APPLY, "application/yaml", consent.into()).await;
+          stage: !KeyOf duo\n    order: 10\n";
+    let (status, body) = post_as_admin(&server, APPLY, "application/yaml", duo.into()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // Never a silent pass: the stage's configuration is stored, its behaviour is not there yet.
-    let challenge = server.browser().get_flow("consent", "").await;
+    let challenge = server.browser().get_flow("duo-setup", "").await;
     assert_eq!(challenge["component"], "ak-stage-flow-error", "{challenge}");
 }
 

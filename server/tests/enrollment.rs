@@ -167,7 +167,13 @@ async fn bind_expression(server: &TestServer, target: Uuid, name: &str, source: 
     .expect("policy binding");
 }
 
-async fn bind(server: &TestServer, flow: Uuid, name: &str, config: StageConfig, order: i32) -> Uuid {
+async fn bind(
+    server: &TestServer,
+    flow: Uuid,
+    name: &str,
+    config: StageConfig,
+    order: i32,
+) -> Uuid {
     let stage = flows::stage(server, name, config).await;
     flows::bind(server, flow, stage, order, InvalidResponseAction::Retry).await
 }
@@ -190,8 +196,22 @@ async fn invite_identify_write_login(
     let flow = enrollment_flow(server, slug).await;
     let invitation = StageConfig::Invitation(InvitationStage::default());
     bind(server, flow, &format!("{slug}-invitation"), invitation, 10).await;
-    bind(server, flow, &format!("{slug}-identify"), pretend_identification(), 20).await;
-    bind(server, flow, &format!("{slug}-write"), StageConfig::UserWrite(write), 30).await;
+    bind(
+        server,
+        flow,
+        &format!("{slug}-identify"),
+        pretend_identification(),
+        20,
+    )
+    .await;
+    bind(
+        server,
+        flow,
+        &format!("{slug}-write"),
+        StageConfig::UserWrite(write),
+        30,
+    )
+    .await;
     let login = StageConfig::UserLogin(UserLoginStage::default());
     bind(server, flow, &format!("{slug}-login"), login, 40).await;
     flow
@@ -272,7 +292,10 @@ async fn ui_messages_travel_beside_the_challenge(db: Db) {
         .expect("GET page");
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("page");
-    assert!(html.contains("flow-messages"), "no message list in the page");
+    assert!(
+        html.contains("flow-messages"),
+        "no message list in the page"
+    );
     assert!(
         html.contains("Skipped, for you: déjà vu."),
         "message missing from the page"
@@ -312,7 +335,9 @@ async fn enrollment_with_an_invitation_creates_and_signs_in(db: Db) {
     let browser = server.browser();
     let first = browser.get_flow("enroll", &query).await;
     assert_eq!(first["component"], "ak-stage-identification", "{first}");
-    let done = browser.post_flow("enroll", &query, identify("newbie")).await;
+    let done = browser
+        .post_flow("enroll", &query, identify("newbie"))
+        .await;
     assert_eq!(done, redirect_to("/"));
     let (status, me) = browser.me().await;
     assert_eq!(status, StatusCode::OK, "{me}");
@@ -335,11 +360,17 @@ async fn enrollment_with_an_invitation_creates_and_signs_in(db: Db) {
     assert!(invitation_exists(&server, token).await);
     let actions = server.event_actions().await;
     for expected in ["invitation_used", "user_write", "login"] {
-        assert!(actions.iter().any(|a| a == expected), "{expected}: {actions:?}");
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected}: {actions:?}"
+        );
     }
     // The password was stored so that it signs in.
     let other = server.browser();
-    assert_eq!(other.login("newbie", "Newbie-Pass-123").await, redirect_to("/"));
+    assert_eq!(
+        other.login("newbie", "Newbie-Pass-123").await,
+        redirect_to("/")
+    );
 }
 
 async fn a_single_use_invitation_is_spent_only_when_the_flow_completes(db: Db) {
@@ -359,15 +390,26 @@ async fn a_single_use_invitation_is_spent_only_when_the_flow_completes(db: Db) {
     assert!(invitation_exists(&server, token).await);
     let done = browser.post_flow("once", &query, identify("first")).await;
     assert_eq!(done, redirect_to("/"));
-    assert!(!invitation_exists(&server, token).await, "spent on completion");
-    assert_eq!(find_user(&server, "first").await.expect("user").name, "Once");
+    assert!(
+        !invitation_exists(&server, token).await,
+        "spent on completion"
+    );
+    assert_eq!(
+        find_user(&server, "first").await.expect("user").name,
+        "Once"
+    );
 
     // The abandoned form cannot complete with it any more, and keeps nothing.
-    let late = abandoned.post_flow("once", &query, identify("second")).await;
+    let late = abandoned
+        .post_flow("once", &query, identify("second"))
+        .await;
     assert_denied(&late, INVALID_INVITE);
     assert!(find_user(&server, "second").await.is_none());
     // Opening the link again: refused at once.
-    assert_denied(&server.browser().get_flow("once", &query).await, INVALID_INVITE);
+    assert_denied(
+        &server.browser().get_flow("once", &query).await,
+        INVALID_INVITE,
+    );
 }
 
 async fn concurrent_completions_of_one_invitation_have_one_winner(db: Db) {
@@ -542,19 +584,37 @@ async fn user_write_errors_are_denials(db: Db) {
     };
     let (_, token) = write_flow(&server, "never", never, json!({"username": "nobody"})).await;
     assert_denied(
-        &server.browser().get_flow("never", &format!("itoken={token}")).await,
+        &server
+            .browser()
+            .get_flow("never", &format!("itoken={token}"))
+            .await,
         "No user found and can't create new user.",
     );
     assert!(find_user(&server, "nobody").await.is_none());
 
     let cases = [
-        ("duplicate", json!({"username": ADMIN, "name": "Impostor"}), WRITE_FAILED),
-        ("empty-name", json!({"username": "", "name": "x"}), "Unknown error"),
-        ("bad-attrs", json!({"username": "attrs", "attributes": "x"}), WRITE_FAILED),
+        (
+            "duplicate",
+            json!({"username": ADMIN, "name": "Impostor"}),
+            WRITE_FAILED,
+        ),
+        (
+            "empty-name",
+            json!({"username": "", "name": "x"}),
+            "Unknown error",
+        ),
+        (
+            "bad-attrs",
+            json!({"username": "attrs", "attributes": "x"}),
+            WRITE_FAILED,
+        ),
     ];
     for (slug, data, message) in cases {
         let (_, token) = write_flow(&server, slug, UserWriteStage::default(), data).await;
-        let answer = server.browser().get_flow(slug, &format!("itoken={token}")).await;
+        let answer = server
+            .browser()
+            .get_flow(slug, &format!("itoken={token}"))
+            .await;
         assert_denied(&answer, message);
     }
     let admin = find_user(&server, ADMIN).await.expect("admin");
@@ -794,8 +854,13 @@ async fn invitation_api(db: Db) {
     let (status, errors) = admin_api(&server, Method::POST, INVITATIONS, Some(json!({}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(errors, json!({"name": ["This field is required."]}));
-    let (status, errors) =
-        admin_api(&server, Method::PATCH, &one, Some(json!({"expires": "soon"}))).await;
+    let (status, errors) = admin_api(
+        &server,
+        Method::PATCH,
+        &one,
+        Some(json!({"expires": "soon"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(errors["expires"][0].is_string(), "{errors}");
 
@@ -823,13 +888,19 @@ async fn invitation_api(db: Db) {
         .await
         .expect("password");
     let plain = server.browser();
-    assert_eq!(plain.login("plain", "Plain-Pass-123").await, redirect_to("/"));
+    assert_eq!(
+        plain.login("plain", "Plain-Pass-123").await,
+        redirect_to("/")
+    );
     for (method, path) in [(Method::GET, INVITATIONS), (Method::DELETE, one.as_str())] {
         let response = plain.api(method, path, None).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
     }
 
-    for missing in [format!("{INVITATIONS}{}/", Uuid::new_v4()), format!("{INVITATIONS}nope/")] {
+    for missing in [
+        format!("{INVITATIONS}{}/", Uuid::new_v4()),
+        format!("{INVITATIONS}nope/"),
+    ] {
         let (status, _) = admin_api(&server, Method::GET, &missing, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
@@ -890,7 +961,12 @@ entries:
         .await
         .expect("apply");
     let status = response.status();
-    assert_eq!(status, StatusCode::OK, "{}", response.text().await.unwrap_or_default());
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
     let row = invitation::Entity::find()
         .filter(invitation::Column::Name.eq("bp-invite"))
         .one(server.db())

@@ -121,7 +121,9 @@ mod tests {
         );
         let value = message.to_header_value();
         assert!(
-            value.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b','),
+            value
+                .bytes()
+                .all(|b| (0x21..0x7f).contains(&b) && b != b','),
             "{value}"
         );
         assert_eq!(UiMessage::from_header_value(&value), Some(message));
@@ -132,7 +134,10 @@ mod tests {
         let a = UiMessage::new(MessageLevel::Success, "Successfully verified Email.");
         let b = UiMessage::new(MessageLevel::Error, "a, b, c");
         let joined = format!("{}, {}", a.to_header_value(), b.to_header_value());
-        assert_eq!(messages_from_headers([joined.as_str()]), vec![a.clone(), b.clone()]);
+        assert_eq!(
+            messages_from_headers([joined.as_str()]),
+            vec![a.clone(), b.clone()]
+        );
         let separate = [a.to_header_value(), b.to_header_value()];
         assert_eq!(
             messages_from_headers(separate.iter().map(String::as_str)),

@@ -243,7 +243,10 @@ async fn validate(
                 Err(error) => return Err(ApiError::from(error).into_response()),
             },
             Err(_) => {
-                errors.add("flow", format!("\u{201c}{text}\u{201d} is not a valid UUID."));
+                errors.add(
+                    "flow",
+                    format!("\u{201c}{text}\u{201d} is not a valid UUID."),
+                );
                 None
             }
         },
@@ -393,7 +396,11 @@ pub async fn create(
     .insert(&state.services.db)
     .await?;
     record(&state, action::MODEL_CREATED, &caller, peer, &row).await?;
-    Ok((StatusCode::CREATED, Json(invitation_json(&state, &row).await?)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(invitation_json(&state, &row).await?),
+    )
+        .into_response())
 }
 
 /// `GET /api/v3/stages/invitation/invitations/{pk}/`

@@ -182,7 +182,11 @@ pub(crate) fn text_field(
     Some(value)
 }
 
-pub(crate) fn bool_field(body: &Map<String, Value>, key: &str, errors: &mut FieldErrors) -> Option<bool> {
+pub(crate) fn bool_field(
+    body: &Map<String, Value>,
+    key: &str,
+    errors: &mut FieldErrors,
+) -> Option<bool> {
     match body.get(key) {
         None => None,
         Some(Value::Bool(b)) => Some(*b),

@@ -162,9 +162,7 @@ impl UserDraft {
                 },
                 "username" => self.username = text(value, "username", users::USERNAME_MAX_LEN)?,
                 "email" => self.email = text(value, "email", users::EMAIL_MAX_LEN)?,
-                "name" => {
-                    self.name = text(value, "name", crate::engine::fields::MAX_TEXT_LEN)?
-                }
+                "name" => self.name = text(value, "name", crate::engine::fields::MAX_TEXT_LEN)?,
                 "attributes" => match value {
                     Value::Object(map) => {
                         for (k, v) in map {
@@ -268,7 +266,10 @@ impl UserWriteStage {
         if !missing.is_empty() {
             tracing::warn!(?missing, "user write: skipping groups that do not exist");
         }
-        Ok(wanted.into_iter().filter(|g| !missing.contains(g)).collect())
+        Ok(wanted
+            .into_iter()
+            .filter(|g| !missing.contains(g))
+            .collect())
     }
 }
 
@@ -384,7 +385,10 @@ impl Stage for UserWriteStage {
             return Ok(StageOutcome::denied(WRITE_FAILED));
         }
         if draft.username.trim().is_empty() {
-            tracing::info!(stage = cx.stage_name, "user write: aborting write to empty username");
+            tracing::info!(
+                stage = cx.stage_name,
+                "user write: aborting write to empty username"
+            );
             return Ok(StageOutcome::Denied(None));
         }
         let password_hash = match draft.password.clone() {
