@@ -66,18 +66,25 @@ impl FormFields {
 pub type ToResponse = fn(&FormFields) -> Value;
 
 /// The `<form>` of a stage: hidden `component` and `csrf_token`, errors that belong to no shown
-/// field, then the stage's own inputs. `fields` lists the fields the stage renders errors for.
+/// field, then the stage's own inputs. `fields` lists the fields the stage renders errors for;
+/// `dynamic_fields` adds names known only from the challenge (prompt fields).
 #[component]
 pub fn StageForm(
     stage: StageCx,
     component: &'static str,
     fields: &'static [&'static str],
+    #[prop(optional)] dynamic_fields: Vec<String>,
     to_response: ToResponse,
     children: Children,
 ) -> impl IntoView {
     let action = flow_page_url(&stage.flow.slug, &stage.flow.query);
     let csrf = csrf_token().unwrap_or_default();
-    let top = form_level_errors(&stage.errors, fields);
+    let shown: Vec<&str> = fields
+        .iter()
+        .copied()
+        .chain(dynamic_fields.iter().map(String::as_str))
+        .collect();
+    let top = form_level_errors(&stage.errors, &shown);
     let flow = stage.flow.clone();
     let on_submit = move |ev: SubmitEvent| flow.submit(ev, to_response);
     view! {
@@ -114,16 +121,17 @@ fn form_level_errors(errors: &ResponseErrors, shown: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn error_id(field: &str) -> String {
+/// The id of a field's error list (for `aria-describedby`).
+pub fn error_id(field: &str) -> String {
     format!("{field}-error")
 }
 
 /// The errors of one field, announced as they appear.
 #[component]
-pub fn FieldErrors(field: &'static str, messages: Vec<String>) -> impl IntoView {
+pub fn FieldErrors(#[prop(into)] field: String, messages: Vec<String>) -> impl IntoView {
     (!messages.is_empty()).then(|| {
         view! {
-            <div class="field-error" id=error_id(field) role="alert" data-field-error=field>
+            <div class="field-error" id=error_id(&field) role="alert" data-field-error=field>
                 {messages.into_iter().map(|m| view! { <p>{m}</p> }).collect_view()}
             </div>
         }

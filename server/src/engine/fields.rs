@@ -8,6 +8,80 @@ use serde_json::{Map, Value};
 /// enough that nobody makes us hash megabytes.
 pub const MAX_TEXT_LEN: usize = 4096;
 
+/// One field's problem, worded and coded as DRF does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub message: String,
+    pub code: &'static str,
+}
+
+impl FieldError {
+    pub fn new(message: impl Into<String>, code: &'static str) -> Self {
+        Self {
+            message: message.into(),
+            code,
+        }
+    }
+
+    /// A required field that was not sent.
+    pub fn required() -> Self {
+        Self::new("This field is required.", "required")
+    }
+
+    /// A field sent as `null`.
+    pub fn null() -> Self {
+        Self::new("This field may not be null.", "null")
+    }
+}
+
+/// A present, non-null value read as DRF's CharField reads it: strings (at most `max_len`
+/// characters; blank only if `allow_blank`; whitespace kept) and numbers (as text).
+pub fn string_value(
+    value: &Value,
+    max_len: usize,
+    allow_blank: bool,
+) -> Result<String, FieldError> {
+    match value {
+        Value::String(s) if s.chars().count() > max_len => Err(FieldError::new(
+            format!("Ensure this field has no more than {max_len} characters."),
+            "max_length",
+        )),
+        Value::String(s) if s.is_empty() && !allow_blank => {
+            Err(FieldError::new("This field may not be blank.", "blank"))
+        }
+        Value::String(s) => Ok(s.clone()),
+        // DRF's CharField accepts numbers and renders them as text.
+        Value::Number(n) => Ok(n.to_string()),
+        _ => Err(FieldError::new("Not a valid string.", "invalid")),
+    }
+}
+
+/// A present value read as DRF's BooleanField reads it (`true`, `"on"`, `"yes"`, `1`, …).
+pub fn bool_value(value: &Value) -> Result<bool, FieldError> {
+    const TRUE: &[&str] = &["t", "y", "yes", "true", "on", "1"];
+    const FALSE: &[&str] = &["f", "n", "no", "false", "off", "0"];
+    let invalid = || FieldError::new("Must be a valid boolean.", "invalid");
+    match value {
+        Value::Bool(b) => Ok(*b),
+        Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
+        Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
+        // DRF lists the lower-, title- and upper-case spellings; "tRUE" is not one of them.
+        Value::String(s) if is_drf_spelling(s, TRUE) => Ok(true),
+        Value::String(s) if is_drf_spelling(s, FALSE) => Ok(false),
+        _ => Err(invalid()),
+    }
+}
+
+fn is_drf_spelling(text: &str, words: &[&str]) -> bool {
+    words.iter().any(|word| {
+        let mut title = word.to_string();
+        if let Some(first) = title.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        text == *word || text == title || text == word.to_ascii_uppercase()
+    })
+}
+
 pub struct ResponseFields<'a> {
     body: Option<&'a Map<String, Value>>,
     errors: ResponseErrors,
@@ -48,37 +122,34 @@ impl<'a> ResponseFields<'a> {
         match self.raw(key) {
             None => {
                 if required {
-                    self.errors.add(key, "This field is required.", "required");
+                    self.add_error(key, FieldError::required());
                 }
                 None
             }
             Some(Value::Null) => {
                 if required {
-                    self.errors.add(key, "This field may not be null.", "null");
+                    self.add_error(key, FieldError::null());
                 }
                 None
             }
-            Some(Value::String(s)) if s.chars().count() > MAX_TEXT_LEN => {
-                self.errors.add(
-                    key,
-                    format!("Ensure this field has no more than {MAX_TEXT_LEN} characters."),
-                    "max_length",
-                );
-                None
-            }
-            Some(Value::String(s)) if s.is_empty() && !allow_blank => {
-                self.errors
-                    .add(key, "This field may not be blank.", "blank");
-                None
-            }
-            Some(Value::String(s)) => Some(s.clone()),
-            // DRF's CharField accepts numbers and renders them as text.
-            Some(Value::Number(n)) => Some(n.to_string()),
-            Some(_) => {
-                self.errors.add(key, "Not a valid string.", "invalid");
-                None
-            }
+            Some(value) => match string_value(value, MAX_TEXT_LEN, allow_blank) {
+                Ok(text) => Some(text),
+                Err(error) => {
+                    self.add_error(key, error);
+                    None
+                }
+            },
         }
+    }
+
+    /// The body as an object; `None` when it is not one (that error is already recorded).
+    pub fn object(&self) -> Option<&'a Map<String, Value>> {
+        self.body
+    }
+
+    /// Records an error for `key` (a field name or [`NON_FIELD_ERRORS`]).
+    pub fn add_error(&mut self, key: &str, error: FieldError) {
+        self.errors.add(key, error.message, error.code);
     }
 
     /// A required, non-blank string (whitespace kept as sent).
@@ -95,20 +166,16 @@ impl<'a> ResponseFields<'a> {
         self.body?;
         match self.raw(key) {
             None => {
-                self.errors.add(key, "This field is required.", "required");
+                self.add_error(key, FieldError::required());
                 None
             }
-            Some(Value::Bool(b)) => Some(*b),
-            Some(Value::String(s)) if matches!(s.as_str(), "true" | "True" | "on" | "1") => {
-                Some(true)
-            }
-            Some(Value::String(s)) if matches!(s.as_str(), "false" | "False" | "off" | "0") => {
-                Some(false)
-            }
-            Some(_) => {
-                self.errors.add(key, "Must be a valid boolean.", "invalid");
-                None
-            }
+            Some(value) => match bool_value(value) {
+                Ok(b) => Some(b),
+                Err(error) => {
+                    self.add_error(key, error);
+                    None
+                }
+            },
         }
     }
 
@@ -159,7 +226,7 @@ mod tests {
     #[test]
     fn wrong_types_and_oversized_values_are_field_errors() {
         let long = "x".repeat(MAX_TEXT_LEN + 1);
-        let body = json!({"a": [1], "b": long, "c": "", "d": 5, "e": "yes"});
+        let body = json!({"a": [1], "b": long, "c": "", "d": 5, "e": "maybe"});
         let mut fields = ResponseFields::new(&body);
         assert_eq!(fields.required_string("a"), None);
         assert_eq!(fields.required_string("b"), None);
@@ -171,6 +238,37 @@ mod tests {
         assert_eq!(errors.0["b"][0].code, "max_length");
         assert_eq!(errors.0["c"][0].code, "blank");
         assert_eq!(errors.0["e"][0].code, "invalid");
+    }
+
+    #[test]
+    fn booleans_are_read_in_drf_spellings_only() {
+        for yes in [
+            json!(true),
+            json!("on"),
+            json!("True"),
+            json!("YES"),
+            json!(1),
+        ] {
+            assert_eq!(bool_value(&yes), Ok(true), "{yes}");
+        }
+        for no in [
+            json!(false),
+            json!("off"),
+            json!("False"),
+            json!("n"),
+            json!(0),
+        ] {
+            assert_eq!(bool_value(&no), Ok(false), "{no}");
+        }
+        for bad in [
+            json!("tRUE"),
+            json!(2),
+            json!([true]),
+            json!(null),
+            json!(""),
+        ] {
+            assert_eq!(bool_value(&bad).unwrap_err().code, "invalid", "{bad}");
+        }
     }
 
     #[test]

@@ -157,6 +157,42 @@ pub async fn evaluate_target(
     Ok(combine_outcomes(mode, &outcomes))
 }
 
+/// How long one policy of a list ([`evaluate_policies`]) may run (authentik's binding default).
+pub const LIST_POLICY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Evaluates policies given by id, without bindings (a prompt stage's `validation_policies`):
+/// each as an un-negated binding whose failure to evaluate fails (with the error as message),
+/// combined by `mode`. Unknown ids fail. No results are cached. Plan-context writes are
+/// returned, not applied.
+pub async fn evaluate_policies(
+    services: &EngineServices,
+    policy_ids: &[Uuid],
+    mode: PolicyEngineMode,
+    request: &PolicyRequest<'_>,
+) -> EngineResult<PolicyResult> {
+    let mut outcomes = Vec::with_capacity(policy_ids.len());
+    for policy_id in policy_ids {
+        let evaluated = match policy::Entity::find_by_id(*policy_id)
+            .one(&services.db)
+            .await?
+        {
+            Some(policy) => {
+                crate::policies::evaluate(services, &policy, request, LIST_POLICY_TIMEOUT).await
+            }
+            None => Err(crate::policies::PolicyError::Missing),
+        };
+        if let Err(error) = &evaluated {
+            tracing::warn!(policy = %policy_id, %error, "policy failed to evaluate");
+        }
+        outcomes.push(BindingOutcome::Policy {
+            result: evaluated.map_err(|e| e.to_string()),
+            negate: false,
+            failure_result: false,
+        });
+    }
+    Ok(combine_outcomes(mode, &outcomes))
+}
+
 /// What one enabled binding produced.
 #[derive(Clone, Debug)]
 pub enum BindingOutcome {

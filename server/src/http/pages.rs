@@ -144,6 +144,9 @@ pub async fn flow_form_post(
     if let Value::Object(map) = &mut body {
         map.remove("csrf_token");
     }
+    if let Some(typed) = typed_prompt_form(&headers, &bytes, &body) {
+        body = typed;
+    }
     let info = request_info(
         &state,
         &headers,
@@ -192,6 +195,25 @@ pub async fn flow_form_post(
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     Ok(response)
+}
+
+/// A prompt stage's form arrives as text pairs: the same conversion the hydrated page runs
+/// (`app::ui::stages::prompt_form_response`) makes them the JSON the stage takes (booleans for
+/// checkboxes, integers for numbers, empty optional inputs left out). `None` for anything else.
+fn typed_prompt_form(headers: &HeaderMap, bytes: &Bytes, body: &Value) -> Option<Value> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let is_prompt =
+        body.get("component").and_then(Value::as_str) == Some(app::protocol::component::PROMPT);
+    if !(is_form && is_prompt) {
+        return None;
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).ok()?;
+    Some(app::ui::stages::prompt_form_response(&app::ui::FormFields(
+        pairs,
+    )))
 }
 
 fn to_flow(slug: &str, raw_query: Option<String>) -> Redirect {

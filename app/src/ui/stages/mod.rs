@@ -14,6 +14,7 @@ mod flow_error;
 mod identification;
 mod otp_code;
 mod password;
+mod prompt;
 mod redirect;
 mod unsupported;
 mod user_login;
@@ -31,6 +32,7 @@ pub use email::EmailStage;
 pub use flow_error::FlowErrorStage;
 pub use identification::IdentificationStage;
 pub use password::PasswordStage;
+pub use prompt::{prompt_form_response, PromptStage, PROMPT_TYPES_FIELD};
 pub use redirect::RedirectStage;
 pub use unsupported::UnsupportedStage;
 pub use user_login::UserLoginStage;
@@ -52,6 +54,7 @@ pub fn render(challenge: Challenge, flow: FlowState) -> AnyView {
             view! { <IdentificationStage challenge=c stage/> }.into_any()
         }
         ChallengeKind::Password(c) => view! { <PasswordStage challenge=c stage/> }.into_any(),
+        ChallengeKind::Prompt(c) => view! { <PromptStage challenge=c stage/> }.into_any(),
         ChallengeKind::AccessDenied(c) => {
             view! { <AccessDeniedStage challenge=c stage/> }.into_any()
         }
