@@ -27,6 +27,8 @@ both_databases!(
     resend_is_rate_limited_per_address,
     an_unknown_address_gets_the_same_answers_and_no_mail,
     a_user_with_totp_gives_a_code_after_the_link,
+    the_default_recovery_flow_sets_a_new_password,
+    authentiks_enrollment_with_email_verification_runs_unchanged,
 );
 
 const FLOW: &str = "verify-recovery";
@@ -73,7 +75,10 @@ async fn recovery_flow(server: &TestServer, email: EmailStage, with_mfa: bool) {
             StageConfig::AuthenticatorValidate(AuthenticatorValidateStage::default()),
         ));
     }
-    stages.push(("verify-login", StageConfig::UserLogin(UserLoginStage::default())));
+    stages.push((
+        "verify-login",
+        StageConfig::UserLogin(UserLoginStage::default()),
+    ));
     flows::bind_in_order(server, flow, stages).await;
 }
 
@@ -152,7 +157,11 @@ fn consent_challenge(user: &str, token: &Value) -> Value {
 /// Opens the link in `browser`: the consent step, checked exactly.
 async fn open_link(browser: &Browser, query: &str, user: &str) -> Value {
     let consent = browser.get_flow(FLOW, query).await;
-    assert_eq!(consent, consent_challenge(user, &consent["token"]), "{consent}");
+    assert_eq!(
+        consent,
+        consent_challenge(user, &consent["token"]),
+        "{consent}"
+    );
     assert!(consent["token"].as_str().is_some_and(|t| t.len() >= 32));
     consent
 }
@@ -206,7 +215,10 @@ async fn the_link_restores_the_flow_behind_a_consent_step(db: Db) {
     let phone = server.browser();
     let consent = open_link(&phone, &query, ADMIN).await;
     let again = open_link(&phone, &query, ADMIN).await;
-    assert_ne!(again["token"], consent["token"], "a fresh token per rendering");
+    assert_ne!(
+        again["token"], consent["token"],
+        "a fresh token per rendering"
+    );
     assert_eq!(token_count(&server).await, 1);
 
     // A stale consent token is refused and the consent shown again.
@@ -336,7 +348,10 @@ async fn resend_is_rate_limited_per_address(db: Db) {
     // The fourth mail within five minutes is not sent; the answer has the same shape.
     let (challenge, messages) = resend().await;
     assert_eq!(challenge, email_sent_again());
-    assert!(messages.contains("Too+many+account+verification+attempts"), "{messages}");
+    assert!(
+        messages.contains("Too+many+account+verification+attempts"),
+        "{messages}"
+    );
     // The same address typed differently in another run: still limited (per address).
     let (_, again) = ask_for_link(&server, &ADMIN_EMAIL.to_uppercase()).await;
     assert_eq!(again, email_challenge());
@@ -415,4 +430,159 @@ async fn a_user_with_totp_gives_a_code_after_the_link(db: Db) {
         .await;
     assert_eq!(done, redirect_to("/"));
     assert_eq!(browser.me().await.1["user"]["username"], ADMIN);
+}
+
+/// The first link in `mail` to `slug`'s flow page, as a page query.
+fn query_of_link_to(server: &TestServer, slug: &str, mail: &ReceivedMail) -> String {
+    let text = mail.text.as_deref().expect("a text part");
+    let prefix = format!("{}/if/flow/{slug}/?", server.base);
+    let start = text
+        .find(&prefix)
+        .unwrap_or_else(|| panic!("no link to {prefix} in {text}"));
+    text[start + prefix.len()..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect()
+}
+
+/// Opens a link and confirms its consent step; returns what comes next.
+async fn follow_link(browser: &Browser, slug: &str, query: &str) -> Value {
+    let consent = browser.get_flow(slug, query).await;
+    assert_eq!(consent["component"], "ak-stage-consent", "{consent}");
+    assert_eq!(
+        consent["header_text"],
+        "Continue to confirm this email address."
+    );
+    browser
+        .post_flow(
+            slug,
+            query,
+            json!({"component": "ak-stage-consent", "token": consent["token"]}),
+        )
+        .await
+}
+
+async fn the_default_recovery_flow_sets_a_new_password(db: Db) {
+    const RECOVERY: &str = "default-recovery-flow";
+    const NEW_PASSWORD: &str = "Quartz-Meadow-Lantern-81";
+    let sink = SmtpSink::start().await;
+    let server = server_with_mail(db, &sink).await;
+    // Linked from the sign-in page.
+    let sign_in = server.browser().get_flow(AUTH_FLOW, "").await;
+    assert_eq!(sign_in["recovery_url"], "/if/flow/default-recovery-flow/");
+
+    let browser = server.browser();
+    let first = browser.get_flow(RECOVERY, "").await;
+    assert_eq!(first["component"], "ak-stage-identification", "{first}");
+    let waiting = browser
+        .post_flow(
+            RECOVERY,
+            "",
+            json!({"component": "ak-stage-identification", "uid_field": ADMIN_EMAIL}),
+        )
+        .await;
+    assert_eq!(waiting["component"], "ak-stage-email", "{waiting}");
+    let mails = sink.wait_for(1, MAIL_WAIT).await;
+    let query = query_of_link_to(&server, RECOVERY, &mails[0]);
+
+    let phone = server.browser();
+    let prompt = follow_link(&phone, RECOVERY, &query).await;
+    assert_eq!(prompt["component"], "ak-stage-prompt", "{prompt}");
+    let done = phone
+        .post_flow(
+            RECOVERY,
+            &query,
+            json!({
+                "component": "ak-stage-prompt",
+                "password": NEW_PASSWORD,
+                "password_repeat": NEW_PASSWORD,
+            }),
+        )
+        .await;
+    assert_eq!(done, redirect_to("/"));
+    assert_eq!(phone.me().await.1["user"]["username"], ADMIN);
+    let fresh = server.browser();
+    assert_eq!(fresh.login(ADMIN, NEW_PASSWORD).await, redirect_to("/"));
+}
+
+async fn authentiks_enrollment_with_email_verification_runs_unchanged(db: Db) {
+    use keyflow::blueprints::{apply, ApplyOptions, Source};
+    const ENROLL: &str = "default-enrollment-flow";
+    let sink = SmtpSink::start().await;
+    let server = server_with_mail(db, &sink).await;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/spec/blueprints/flows-enrollment-email-verification.yaml"
+    );
+    let Ok(content) = std::fs::read_to_string(path) else {
+        eprintln!("skipped: {path} is not available");
+        return;
+    };
+    apply(
+        server.db(),
+        &[Source {
+            name: "flows-enrollment-email-verification.yaml".into(),
+            content,
+        }],
+        &ApplyOptions {
+            dry_run: false,
+            allow_env: false,
+            now: Utc::now(),
+        },
+    )
+    .await
+    .expect("authentik's blueprint applies");
+
+    let browser = server.browser();
+    let first = browser.get_flow(ENROLL, "").await;
+    assert_eq!(first["component"], "ak-stage-prompt", "{first}");
+    let second = browser
+        .post_flow(
+            ENROLL,
+            "",
+            json!({
+                "component": "ak-stage-prompt",
+                "username": "newcomer",
+                "password": "Quartz-Meadow-Lantern-81",
+                "password_repeat": "Quartz-Meadow-Lantern-81",
+            }),
+        )
+        .await;
+    assert_eq!(second["component"], "ak-stage-prompt", "{second}");
+    let waiting = browser
+        .post_flow(
+            ENROLL,
+            "",
+            json!({
+                "component": "ak-stage-prompt",
+                "name": "New Comer",
+                "email": "newcomer@example.com",
+            }),
+        )
+        .await;
+    assert_eq!(waiting["component"], "ak-stage-email", "{waiting}");
+    let newcomer =
+        keyflow::store::user::Entity::find_by_id(flows::user_id(&server, "newcomer").await)
+            .one(server.db())
+            .await
+            .expect("query")
+            .expect("user");
+    assert!(
+        !newcomer.is_active,
+        "created inactive until the link is opened"
+    );
+
+    let mails = sink.wait_for(1, MAIL_WAIT).await;
+    assert_eq!(mails[0].rcpt_tos, vec!["newcomer@example.com".to_owned()]);
+    let query = query_of_link_to(&server, ENROLL, &mails[0]);
+    // Opened in the same browser, as most people do.
+    let done = follow_link(&browser, ENROLL, &query).await;
+    assert_eq!(done, redirect_to("/"));
+    assert_eq!(browser.me().await.1["user"]["username"], "newcomer");
+    let newcomer = keyflow::store::user::Entity::find_by_id(newcomer.id)
+        .one(server.db())
+        .await
+        .expect("query")
+        .expect("user");
+    assert!(newcomer.is_active, "activated by the link");
 }

@@ -125,7 +125,11 @@ impl Run<'_, '_> {
                 return self.flow_done(&plan.context).await;
             };
             let (config, stage_id, stage_name) = match &planned.in_memory {
-                Some(config) => ((**config).clone(), planned.stage_id, IN_MEMORY_STAGE.to_owned()),
+                Some(config) => (
+                    (**config).clone(),
+                    planned.stage_id,
+                    IN_MEMORY_STAGE.to_owned(),
+                ),
                 None => {
                     let Some(row) = stage::Entity::find_by_id(planned.stage_id)
                         .one(&self.services.db)
@@ -243,7 +247,9 @@ impl Run<'_, '_> {
             let restored_from = plan.context.extra.get(flow_tokens::IS_RESTORED).cloned();
             plan.context.merge_from(&existing.context);
             if let Some(token) = restored_from {
-                plan.context.extra.insert(flow_tokens::IS_RESTORED.to_owned(), token);
+                plan.context
+                    .extra
+                    .insert(flow_tokens::IS_RESTORED.to_owned(), token);
             }
         }
         self.save(&plan).await?;

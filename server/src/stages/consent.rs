@@ -118,11 +118,8 @@ impl Stage for ConsentStage {
             return Ok(StageOutcome::Invalid(self.render(cx), errors));
         }
         if !given.is_some_and(|given| Self::token_matches(cx, &given)) {
-            let errors = ResponseErrors::single(
-                app::protocol::NON_FIELD_ERRORS,
-                INVALID_TOKEN,
-                "invalid",
-            );
+            let errors =
+                ResponseErrors::single(app::protocol::NON_FIELD_ERRORS, INVALID_TOKEN, "invalid");
             return Ok(StageOutcome::Invalid(self.render(cx), errors));
         }
         if let Some(token) = unspent_flow_token(cx) {

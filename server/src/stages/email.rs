@@ -14,9 +14,7 @@
 
 use app::protocol::{ChallengeKind, EmailChallenge, FlowDesignation, MessageLevel, ResponseErrors};
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -24,18 +22,18 @@ use uuid::Uuid;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
+use super::consent::{self, ConsentStage, SPENT_FLOW_TOKEN_KEY};
+use super::StageConfig;
 use crate::duration::FlowDuration;
+use crate::engine::plan::{FlowPlan, PlannedStage};
 use crate::engine::{
     stage::{Stage, StageCx, StageOutcome},
     EngineError, EngineResult,
 };
 use crate::events;
-use crate::mail::{MailError, OutgoingMail};
-use super::consent::{self, ConsentStage, SPENT_FLOW_TOKEN_KEY};
-use super::StageConfig;
-use crate::engine::plan::{FlowPlan, PlannedStage};
 use crate::flow_tokens::{self, NewFlowToken, RestoredToken};
 use crate::flows::parse_stored;
+use crate::mail::{MailError, OutgoingMail};
 use crate::store::{email_send_attempt, user};
 
 /// Set once the first mail went out (or was pretended): a reload does not send again.
@@ -120,9 +118,7 @@ impl Default for EmailStage {
 
 /// "Too many …" with the wait in whole minutes, as authentik words it.
 pub fn too_many_attempts(minutes: i64) -> String {
-    format!(
-        "Too many account verification attempts. Please try again after {minutes} minutes."
-    )
+    format!("Too many account verification attempts. Please try again after {minutes} minutes.")
 }
 
 /// sha256 of the lower-cased address: the rate limit's key, without keeping the address.
@@ -234,12 +230,7 @@ impl EmailStage {
         }
         let expires = flow_tokens::link_expiry(cx.now, self.token_expiry.value);
         let key = self.create_token(cx, user.id, expires).await?;
-        let url = link_url(
-            &cx.request.origin(),
-            &cx.flow.slug,
-            &cx.query.params,
-            &key,
-        );
+        let url = link_url(&cx.request.origin(), &cx.flow.slug, &cx.query.params, &key);
         match self
             .queue_mail(cx, &user, &address, &url, &key, expires)
             .await?
@@ -319,9 +310,9 @@ impl EmailStage {
         };
         match cx.services.mail.enqueue(mail).await {
             Ok(_) => Ok(Ok(())),
-            Err(MailError::Queue(error)) => Err(EngineError::CorruptData(format!(
-                "mail queue: {error}"
-            ))),
+            Err(MailError::Queue(error)) => {
+                Err(EngineError::CorruptData(format!("mail queue: {error}")))
+            }
             Err(error) => {
                 events::record(
                     cx.db(),
@@ -443,8 +434,14 @@ mod tests {
 
     #[test]
     fn rate_limit_key_ignores_case_and_surrounding_space() {
-        assert_eq!(address_key(" Ann@Example.COM"), address_key("ann@example.com"));
-        assert_ne!(address_key("ann@example.com"), address_key("bob@example.com"));
+        assert_eq!(
+            address_key(" Ann@Example.COM"),
+            address_key("ann@example.com")
+        );
+        assert_ne!(
+            address_key("ann@example.com"),
+            address_key("bob@example.com")
+        );
     }
 
     #[test]
