@@ -32,11 +32,11 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), MailError> {
     // Only the migrations: apalis' `setup` would also switch SQLite to `synchronous = OFF`,
     // which gives up the durability the queue is here for.
     match db.get_database_backend() {
-        DatabaseBackend::Sqlite => SqliteStorage::migrations()
+        DatabaseBackend::Sqlite => SqliteStorage::<()>::migrations()
             .run(db.get_sqlite_connection_pool())
             .await
             .map_err(queue_error),
-        DatabaseBackend::Postgres => PostgresStorage::migrations()
+        DatabaseBackend::Postgres => PostgresStorage::<()>::migrations()
             .run(db.get_postgres_connection_pool())
             .await
             .map_err(queue_error),

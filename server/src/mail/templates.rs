@@ -77,7 +77,7 @@ impl Templates {
             // The embedded sources are checked by the unit tests; a broken one would surface
             // as a render error, never a panic.
             if let Err(e) = env.add_template(name, source) {
-                tracing::error!(template = name, "built-in mail template does not compile: {e}");
+                tracing::error!(template = *name, "built-in mail template does not compile: {e}");
             }
         }
         if let Some(dir) = &custom_dir {
@@ -93,7 +93,7 @@ impl Templates {
             || self
                 .custom_dir
                 .as_ref()
-                .and_then(|dir| minijinja::safe_join(dir, name))
+                .and_then(|dir| custom_path(dir, name))
                 .is_some_and(|path| path.is_file());
         if selectable {
             Ok(())
@@ -115,7 +115,7 @@ impl Templates {
                 match self.env.get_template(&text_name) {
                     Ok(template) => Some(
                         template
-                            .render(minijinja::Value::from_serialize(context))
+                            .render(minijinja::Value::from(minijinja::value::Serde(context)))
                             .map_err(|e| template_error(&text_name, &e))?,
                     ),
                     Err(e) if e.kind() == ErrorKind::TemplateNotFound => None,
@@ -133,9 +133,22 @@ impl Templates {
             _ => template_error(name, &e),
         })?;
         template
-            .render(minijinja::Value::from_serialize(context))
+            .render(minijinja::Value::from(minijinja::value::Serde(context)))
             .map_err(|e| template_error(name, &e))
     }
+}
+
+/// The file for a custom template name, with the template loader's rule: no segment may start
+/// with a dot (no `..`, no hidden files) or hold a backslash.
+fn custom_path(dir: &std::path::Path, name: &str) -> Option<PathBuf> {
+    let mut path = dir.to_path_buf();
+    for segment in name.split('/') {
+        if segment.starts_with('.') || segment.contains('\\') {
+            return None;
+        }
+        path.push(segment);
+    }
+    Some(path)
 }
 
 fn template_error(name: &str, error: &minijinja::Error) -> MailError {
