@@ -137,6 +137,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             settings: Arc::new(EngineSettings::default()),
             passwords: passwords.clone(),
             sandbox,
+            mail: keyflow::mail::Mailer::new(db.clone(), Default::default(), Default::default()),
             completion: Default::default(),
         };
         println!(

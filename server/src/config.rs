@@ -79,6 +79,66 @@ pub struct Config {
     /// Memory one expression may use, in MiB.
     #[arg(long, env = "KEYFLOW_SANDBOX_MAX_MEMORY_MB", default_value_t = 64)]
     pub sandbox_max_memory_mb: usize,
+
+    /// Global SMTP server (`email.host`), used by stages with `use_global_settings`.
+    #[arg(long, env = "KEYFLOW_EMAIL__HOST", default_value = "localhost")]
+    pub email_host: String,
+
+    #[arg(long, env = "KEYFLOW_EMAIL__PORT", default_value_t = 25)]
+    pub email_port: u16,
+
+    #[arg(long, env = "KEYFLOW_EMAIL__USERNAME", default_value = "")]
+    pub email_username: String,
+
+    #[arg(
+        long,
+        env = "KEYFLOW_EMAIL__PASSWORD",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub email_password: String,
+
+    /// STARTTLS (required when set).
+    #[arg(long, env = "KEYFLOW_EMAIL__USE_TLS", default_value_t = false)]
+    pub email_use_tls: bool,
+
+    /// Implicit TLS (SMTPS).
+    #[arg(long, env = "KEYFLOW_EMAIL__USE_SSL", default_value_t = false)]
+    pub email_use_ssl: bool,
+
+    /// SMTP connection timeout, in seconds.
+    #[arg(long, env = "KEYFLOW_EMAIL__TIMEOUT", default_value_t = 10)]
+    pub email_timeout: u32,
+
+    /// Sender of mails sent with the global settings.
+    #[arg(long, env = "KEYFLOW_EMAIL__FROM", default_value = "authentik@localhost")]
+    pub email_from: String,
+
+    /// Directory of custom mail templates (selectable by their path relative to it).
+    #[arg(long, env = "KEYFLOW_EMAIL__TEMPLATE_DIR")]
+    pub email_template_dir: Option<std::path::PathBuf>,
+
+    /// Mail retries: first delay in milliseconds (doubles per attempt).
+    #[arg(long, env = "KEYFLOW_WORKER__RETRY_MIN_MS", default_value_t = 15_000)]
+    pub worker_retry_min_ms: u64,
+
+    /// Mail retries: longest delay in milliseconds.
+    #[arg(long, env = "KEYFLOW_WORKER__RETRY_MAX_MS", default_value_t = 3_600_000)]
+    pub worker_retry_max_ms: u64,
+
+    /// Mail retries after the first attempt (`worker.task_max_retries`).
+    #[arg(long, env = "KEYFLOW_WORKER__TASK_MAX_RETRIES", default_value_t = 5)]
+    pub worker_task_max_retries: u32,
+
+    /// How often the mail queue is polled, in milliseconds.
+    #[arg(long, env = "KEYFLOW_WORKER__POLL_INTERVAL_MS", default_value_t = 1000)]
+    pub worker_poll_interval_ms: u64,
+
+    /// Mail worker heartbeat in seconds; mails held by a worker silent for two heartbeats (a
+    /// stopped keyflow) are taken over by a running one.
+    #[arg(long, env = "KEYFLOW_WORKER__HEARTBEAT_SECS", default_value_t = 30)]
+    pub worker_heartbeat_secs: u64,
 }
 
 impl Config {
@@ -101,6 +161,32 @@ impl Config {
             workers: self.sandbox_workers,
             max_memory_bytes: self.sandbox_max_memory_mb.saturating_mul(1024 * 1024),
             ..crate::sandbox::SandboxConfig::default()
+        }
+    }
+
+    /// Mail settings: the global SMTP server, templates and the delivery worker.
+    pub fn mail(&self) -> crate::mail::MailSettings {
+        use std::time::Duration;
+        crate::mail::MailSettings {
+            global: crate::mail::SmtpSettings {
+                use_global_settings: true,
+                host: self.email_host.clone(),
+                port: self.email_port,
+                username: self.email_username.clone(),
+                password: self.email_password.clone(),
+                use_tls: self.email_use_tls,
+                use_ssl: self.email_use_ssl,
+                timeout: self.email_timeout,
+                from_address: self.email_from.clone(),
+            },
+            template_dir: self.email_template_dir.clone(),
+            worker: crate::mail::WorkerSettings {
+                retry_min: Duration::from_millis(self.worker_retry_min_ms),
+                retry_max: Duration::from_millis(self.worker_retry_max_ms),
+                retries: self.worker_task_max_retries,
+                poll_interval: Duration::from_millis(self.worker_poll_interval_ms.max(10)),
+                heartbeat: Duration::from_secs(self.worker_heartbeat_secs.max(1)),
+            },
         }
     }
 

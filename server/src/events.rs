@@ -22,6 +22,7 @@ pub mod action {
     pub const CONFIGURATION_ERROR: &str = "configuration_error";
     pub const SYSTEM_EXCEPTION: &str = "system_exception";
     pub const POLICY_EXECUTION: &str = "policy_execution";
+    pub const EMAIL_SENT: &str = "email_sent";
     pub const INVITATION_USED: &str = "invitation_used";
 }
 

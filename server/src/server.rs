@@ -20,6 +20,8 @@ pub enum StartupError {
     Database(#[from] sea_orm::DbErr),
     #[error("{0}")]
     Engine(#[from] EngineError),
+    #[error("mail: {0}")]
+    Mail(#[from] crate::mail::MailError),
     #[error("default blueprints: {0}")]
     Blueprints(#[from] crate::blueprints::ApplyError),
     #[error("Leptos configuration: {0}")]
@@ -52,6 +54,7 @@ pub async fn build_state(
     config.prepare_sqlite_dir()?;
     let db = crate::store::connect_and_migrate(&config.database_url).await?;
     let secret = crate::bootstrap::secret_key(&db, config.secret_key.as_deref()).await?;
+    crate::mail::Mailer::migrate(&db).await?;
     let passwords = PasswordHasher::with_limits(config.hash_limits())?;
     // The default flows are embedded blueprints, applied when new or changed.
     crate::blueprints::embedded::apply_defaults(&db, Utc::now()).await?;
@@ -64,14 +67,17 @@ pub async fn build_state(
         Utc::now(),
     )
     .await?;
+    let mfa_keys = crate::mfa::crypto::MfaKeys::derive(&secret);
+    let mail = crate::mail::Mailer::new(db.clone(), config.mail(), mfa_keys.clone());
     let services = EngineServices {
         db,
         settings: Arc::new(EngineSettings {
-            mfa_keys: crate::mfa::crypto::MfaKeys::derive(&secret),
+            mfa_keys,
             ..EngineSettings::default()
         }),
         passwords,
         sandbox: crate::sandbox::Sandbox::new(config.sandbox()),
+        mail,
         completion: crate::stages::completion_hooks(),
     };
     Ok(AppState {
@@ -86,6 +92,8 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     let options = leptos_options(&config)?;
     let addr = options.site_addr;
     let state = build_state(&config, options).await?;
+    // Delivers queued mail until keyflow stops.
+    let _mail_worker = state.services.mail.start_worker();
     crate::housekeeping::spawn(
         state.services.db.clone(),
         std::time::Duration::from_secs(300),

@@ -64,6 +64,10 @@ fn both(uid: &str, password: &str) -> Value {
 fn combined_form() -> Value {
     let mut form = identification_challenge();
     form["flow_info"]["title"] = json!(COMBINED);
+    // Only the default flow links the recovery flow.
+    if let Some(form) = form.as_object_mut() {
+        form.remove("recovery_url");
+    }
     form["password_fields"] = json!(true);
     form
 }

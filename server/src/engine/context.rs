@@ -68,6 +68,21 @@ impl FlowContext {
         self.extra.remove(key);
     }
 
+    /// Copies every key set in `other` over this context (a restored flow token's plan takes
+    /// the running session plan's context on top, spec §1.5). Keys absent from `other` stay.
+    pub fn merge_from(&mut self, other: &FlowContext) {
+        let (Ok(Value::Object(mut merged)), Ok(Value::Object(top))) =
+            (serde_json::to_value(&*self), serde_json::to_value(other))
+        else {
+            return;
+        };
+        merged.extend(top);
+        match serde_json::from_value::<FlowContext>(Value::Object(merged)) {
+            Ok(updated) => *self = updated,
+            Err(error) => tracing::warn!(%error, "could not merge plan contexts"),
+        }
+    }
+
     /// Applies the plan-context keys a policy set (see `PolicyResult::context`). A value that
     /// does not fit its key's type (e.g. `pending_user` set to a string) is dropped with a
     /// warning, never half-applied.
@@ -116,5 +131,25 @@ mod tests {
         );
         let back: FlowContext = serde_json::from_value(value).unwrap();
         assert_eq!(back, context);
+    }
+
+    #[test]
+    fn merge_from_puts_the_other_context_on_top() {
+        let mut restored = FlowContext {
+            auth_method: Some("token".into()),
+            redirect: Some("/a".into()),
+            ..Default::default()
+        };
+        restored.set_extra("kept", 1);
+        let mut session = FlowContext {
+            redirect: Some("/b".into()),
+            ..Default::default()
+        };
+        session.set_extra("added", 2);
+        restored.merge_from(&session);
+        assert_eq!(restored.auth_method.as_deref(), Some("token"));
+        assert_eq!(restored.redirect.as_deref(), Some("/b"));
+        assert_eq!(restored.get_extra::<i32>("kept"), Some(1));
+        assert_eq!(restored.get_extra::<i32>("added"), Some(2));
     }
 }

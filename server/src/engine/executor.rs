@@ -22,6 +22,7 @@ use super::{
     stage::{StageCx, StageOutcome},
     EngineError, EngineResult, EngineServices, EngineSettings,
 };
+use crate::flow_tokens;
 use crate::flows::{
     parse_stored, DeniedAction, FlowDesignation, FlowLayout, InvalidResponseAction,
 };
@@ -34,6 +35,9 @@ use crate::store::{flow, stage};
 const MAX_RESTARTS: usize = 8;
 /// Stages allowed to pass within one request (guards against cycles of injected stages).
 const MAX_STEPS: usize = 256;
+
+/// The name in-memory stages (no `stages` row) go by in events and logs.
+const IN_MEMORY_STAGE: &str = "in-memory stage";
 
 pub const UNKNOWN_ERROR: &str = "Unknown error";
 pub const INVALID_NEXT: &str = "Invalid next URL";
@@ -104,7 +108,8 @@ impl Run<'_, '_> {
     async fn go(&mut self) -> EngineResult<Challenge> {
         let existing =
             plan_store::load(self.services, self.session.id, self.flow.id, self.req.now).await?;
-        let mut plan = match existing {
+        let restored = self.restore_from_token(existing.as_ref()).await?;
+        let mut plan = match restored.or(existing) {
             Some(plan) => plan,
             None => match self.start(FlowContext::default()).await? {
                 Step::Continue(plan) => plan,
@@ -119,21 +124,31 @@ impl Run<'_, '_> {
             let Some(planned) = self.next_stage(&mut plan).await? else {
                 return self.flow_done(&plan.context).await;
             };
-            let Some(row) = stage::Entity::find_by_id(planned.stage_id)
-                .one(&self.services.db)
-                .await?
-            else {
-                // The stage was deleted while the flow ran.
-                plan_store::delete(self.services, self.session.id).await?;
-                return Ok(self.access_denied(&plan.context, None));
+            let (config, stage_id, stage_name) = match &planned.in_memory {
+                Some(config) => (
+                    (**config).clone(),
+                    planned.stage_id,
+                    IN_MEMORY_STAGE.to_owned(),
+                ),
+                None => {
+                    let Some(row) = stage::Entity::find_by_id(planned.stage_id)
+                        .one(&self.services.db)
+                        .await?
+                    else {
+                        // The stage was deleted while the flow ran.
+                        plan_store::delete(self.services, self.session.id).await?;
+                        return Ok(self.access_denied(&plan.context, None));
+                    };
+                    (StageConfig::from_row(&row)?, row.id, row.name)
+                }
             };
-            let config = StageConfig::from_row(&row)?;
             let mut cx = StageCx {
                 services: self.services,
                 flow: self.flow,
-                stage_id: row.id,
-                stage_name: &row.name,
+                stage_id,
+                stage_name: &stage_name,
                 planned: &planned,
+                plan_stages: &plan.stages,
                 context: &mut plan.context,
                 query: &self.req.query,
                 request: &self.req.request,
@@ -210,6 +225,35 @@ impl Run<'_, '_> {
             }
         }
         Err(EngineError::RestartLoop)
+    }
+
+    /// `?flow_token=<key>` in the page query (spec §1.5, §3.3 step 2): the plan frozen in that
+    /// token replaces the session's, with the session plan's context merged on top and
+    /// `is_restored` set. The token itself stays (unless it is revoked on execution): the
+    /// stages that rely on it check and spend it. `None` when there is no live token.
+    async fn restore_from_token(
+        &mut self,
+        existing: Option<&FlowPlan>,
+    ) -> EngineResult<Option<FlowPlan>> {
+        let Some(key) = self.req.query.get(flow_tokens::QUERY_KEY) else {
+            return Ok(None);
+        };
+        let Some(mut plan) =
+            flow_tokens::restore(&self.services.db, key, self.flow.id, self.req.now).await?
+        else {
+            return Ok(None);
+        };
+        if let Some(existing) = existing {
+            let restored_from = plan.context.extra.get(flow_tokens::IS_RESTORED).cloned();
+            plan.context.merge_from(&existing.context);
+            if let Some(token) = restored_from {
+                plan.context
+                    .extra
+                    .insert(flow_tokens::IS_RESTORED.to_owned(), token);
+            }
+        }
+        self.save(&plan).await?;
+        Ok(Some(plan))
     }
 
     /// Plans the flow afresh; a flow that does not apply or has nothing to do ends here.

@@ -64,6 +64,8 @@ pub struct EngineServices {
     pub passwords: PasswordHasher,
     /// Runs expression policies (untrusted Python).
     pub sandbox: crate::sandbox::Sandbox,
+    /// Renders and queues outgoing mail.
+    pub mail: crate::mail::Mailer,
     /// Work settled when a flow completes (see [`completion`]); plugged in by the server.
     pub completion: completion::CompletionHooks,
 }

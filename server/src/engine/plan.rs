@@ -16,6 +16,10 @@ pub struct PlannedStage {
     pub re_evaluate: bool,
     pub invalid_response_action: InvalidResponseAction,
     pub policy_engine_mode: PolicyEngineMode,
+    /// A stage that lives only in this plan, with no `stages` row (`stage_id` is nil): the
+    /// consent step the email stage puts in front of its link (spec §4.12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_memory: Option<Box<crate::stages::StageConfig>>,
 }
 
 impl PlannedStage {
@@ -27,6 +31,15 @@ impl PlannedStage {
             re_evaluate: false,
             invalid_response_action: InvalidResponseAction::Retry,
             policy_engine_mode: PolicyEngineMode::Any,
+            in_memory: None,
+        }
+    }
+
+    /// A stage that exists only in the plan (authentik's in-memory stages).
+    pub fn in_memory(config: crate::stages::StageConfig) -> Self {
+        Self {
+            in_memory: Some(Box::new(config)),
+            ..Self::injected(Uuid::nil())
         }
     }
 }

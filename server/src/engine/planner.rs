@@ -125,6 +125,7 @@ pub async fn plan(
             invalid_response_action: parse_stored(&binding.invalid_response_action)
                 .map_err(|e| corrupt("binding.invalid_response_action", e))?,
             policy_engine_mode: mode,
+            in_memory: None,
         });
     }
     if stages.is_empty() {

@@ -65,6 +65,9 @@ pub struct StageCx<'a> {
     pub stage_id: Uuid,
     pub stage_name: &'a str,
     pub planned: &'a PlannedStage,
+    /// The whole remaining plan, index 0 being this stage (the email stage freezes it into its
+    /// link's flow token).
+    pub plan_stages: &'a [PlannedStage],
     pub context: &'a mut FlowContext,
     pub query: &'a FlowQuery,
     pub request: &'a RequestInfo,

@@ -44,6 +44,7 @@ async fn harness() -> Harness {
     .await
     .unwrap();
     let services = EngineServices {
+        mail: crate::mail::Mailer::new(db.clone(), Default::default(), Default::default()),
         db,
         settings: Arc::new(EngineSettings::default()),
         passwords: PasswordHasher::new().unwrap(),

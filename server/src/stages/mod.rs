@@ -5,7 +5,9 @@
 pub mod authenticator_static;
 pub mod authenticator_totp;
 pub mod authenticator_validate;
+pub mod consent;
 pub mod deny;
+pub mod email;
 pub mod identification;
 pub mod password;
 pub mod user_login;
@@ -16,8 +18,6 @@ pub mod authenticator_email;
 pub mod authenticator_sms;
 pub mod authenticator_webauthn;
 pub mod captcha;
-pub mod consent;
-pub mod email;
 pub mod invitation;
 pub mod not_implemented;
 pub mod prompt;

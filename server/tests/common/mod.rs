@@ -10,6 +10,8 @@
 //! (`end2end/compat/test_schema.py`).
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -150,6 +152,11 @@ pub struct TestServer {
     pub state: AppState,
     pub db_kind: Db,
     task: tokio::task::JoinHandle<()>,
+    /// The mail delivery worker, stopped with the server.
+    mail_worker: Option<keyflow::mail::MailWorker>,
+    database_url: String,
+    flags: Vec<String>,
+    options: leptos::prelude::LeptosOptions,
     // Dropped after the server task is stopped (field order).
     _pg: Option<PgDatabase>,
     _dir: Option<tempfile::TempDir>,
@@ -158,8 +165,24 @@ pub struct TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(worker) = self.mail_worker.take() {
+            worker.stop();
+        }
     }
 }
+
+/// Mail retries and worker liveness at test speed (`keyflow serve` flags; a test's own flags
+/// come later and win).
+const TEST_WORKER_FLAGS: [&str; 8] = [
+    "--worker-retry-min-ms",
+    "200",
+    "--worker-retry-max-ms",
+    "1000",
+    "--worker-poll-interval-ms",
+    "100",
+    "--worker-heartbeat-secs",
+    "1",
+];
 
 impl TestServer {
     pub async fn start(db: Db) -> Self {
@@ -194,6 +217,34 @@ impl TestServer {
                 (url, Some(pg), None)
             }
         };
+        let flags = extra_flags.iter().map(|f| f.to_string()).collect();
+        Self::launch(db, database_url, flags, options, pg, dir).await
+    }
+
+    /// Stops this keyflow (server and mail worker, as a process exit would) and starts a new
+    /// one on the same database with the same flags.
+    pub async fn restart(mut self) -> Self {
+        self.task.abort();
+        if let Some(worker) = self.mail_worker.take() {
+            worker.stop();
+        }
+        let (pg, dir) = (self._pg.take(), self._dir.take());
+        let (db, url, flags) = (self.db_kind, self.database_url.clone(), self.flags.clone());
+        let options = self.options.clone();
+        drop(self);
+        // Let the aborted tasks unwind before the new server opens the database.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        Self::launch(db, url, flags, options, pg, dir).await
+    }
+
+    async fn launch(
+        db: Db,
+        database_url: String,
+        flags: Vec<String>,
+        options: leptos::prelude::LeptosOptions,
+        pg: Option<PgDatabase>,
+        dir: Option<tempfile::TempDir>,
+    ) -> Self {
         let mut args = vec![
             "keyflow",
             "--database-url",
@@ -214,11 +265,13 @@ impl TestServer {
             "--sandbox-worker",
             env!("CARGO_BIN_EXE_keyflow"),
         ];
-        args.extend_from_slice(extra_flags);
+        args.extend_from_slice(&TEST_WORKER_FLAGS);
+        args.extend(flags.iter().map(String::as_str));
         let config = Cli::parse_from(args).config;
-        let state = keyflow::server::build_state(&config, options)
+        let state = keyflow::server::build_state(&config, options.clone())
             .await
             .expect("build_state");
+        let mail_worker = Some(state.services.mail.start_worker());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -236,6 +289,10 @@ impl TestServer {
             state,
             db_kind: db,
             task,
+            mail_worker,
+            database_url,
+            flags,
+            options,
             _pg: pg,
             _dir: dir,
         }
@@ -469,6 +526,8 @@ pub fn identification_challenge() -> Value {
         "enable_remember_me": false,
         "passkey_challenge": null,
         "pending_user_identifier": null,
+        // "Forgot password?": keyflow's default recovery flow.
+        "recovery_url": "/if/flow/default-recovery-flow/",
     })
 }
 

@@ -8,6 +8,8 @@ mod authenticator_static;
 mod authenticator_totp;
 mod authenticator_validate;
 mod authenticator_webauthn;
+mod consent;
+mod email;
 mod flow_error;
 mod identification;
 mod otp_code;
@@ -25,6 +27,8 @@ pub use authenticator_static::AuthenticatorStaticStage;
 pub use authenticator_totp::AuthenticatorTotpStage;
 pub use authenticator_validate::AuthenticatorValidateStage;
 pub use authenticator_webauthn::AuthenticatorWebauthnStage;
+pub use consent::ConsentStage;
+pub use email::EmailStage;
 pub use flow_error::FlowErrorStage;
 pub use identification::IdentificationStage;
 pub use password::PasswordStage;
@@ -69,6 +73,8 @@ pub fn render(challenge: Challenge, flow: FlowState) -> AnyView {
         ChallengeKind::AuthenticatorWebauthn(c) => {
             view! { <AuthenticatorWebauthnStage challenge=c stage/> }.into_any()
         }
+        ChallengeKind::Consent(c) => view! { <ConsentStage challenge=c stage/> }.into_any(),
+        ChallengeKind::Email(c) => view! { <EmailStage challenge=c stage/> }.into_any(),
         _ => view! { <UnsupportedStage component stage/> }.into_any(),
     }
 }

@@ -1,9 +1,11 @@
 //! sea-orm entities, one module per table. Schema changes go into a new migration.
 
+pub mod email_send_attempt;
 pub mod event;
 pub mod flow;
 pub mod flow_plan;
 pub mod flow_stage_binding;
+pub mod flow_token;
 pub mod group;
 pub mod group_member;
 pub mod invitation;

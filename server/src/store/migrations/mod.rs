@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_initial;
 mod m0002_mfa_devices;
 mod m0003_blueprint_models;
+mod m0007_verify;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_mfa_devices::Migration),
             Box::new(m0003_blueprint_models::Migration),
+            Box::new(m0007_verify::Migration),
         ]
     }
 }
