@@ -112,7 +112,11 @@ pub struct Config {
     pub email_timeout: u32,
 
     /// Sender of mails sent with the global settings.
-    #[arg(long, env = "KEYFLOW_EMAIL__FROM", default_value = "authentik@localhost")]
+    #[arg(
+        long,
+        env = "KEYFLOW_EMAIL__FROM",
+        default_value = "authentik@localhost"
+    )]
     pub email_from: String,
 
     /// Directory of custom mail templates (selectable by their path relative to it).
@@ -124,7 +128,11 @@ pub struct Config {
     pub worker_retry_min_ms: u64,
 
     /// Mail retries: longest delay in milliseconds.
-    #[arg(long, env = "KEYFLOW_WORKER__RETRY_MAX_MS", default_value_t = 3_600_000)]
+    #[arg(
+        long,
+        env = "KEYFLOW_WORKER__RETRY_MAX_MS",
+        default_value_t = 3_600_000
+    )]
     pub worker_retry_max_ms: u64,
 
     /// Mail retries after the first attempt (`worker.task_max_retries`).

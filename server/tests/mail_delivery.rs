@@ -107,10 +107,16 @@ async fn a_mail_is_delivered_with_headers_and_both_parts(db: Db) {
         "{text}"
     );
     let html = mail.html.as_deref().expect("an HTML part");
-    assert!(html.contains("flow_token=tok-123&amp;next=&lt;x&gt;"), "{html}");
+    assert!(
+        html.contains("flow_token=tok-123&amp;next=&lt;x&gt;"),
+        "{html}"
+    );
 
     let sent = wait_for_events(&server, "email_sent", |e| !e.is_empty()).await;
-    assert_eq!(sent[0]["message"], "Email to Ann Admin <ann@example.com> sent");
+    assert_eq!(
+        sent[0]["message"],
+        "Email to Ann Admin <ann@example.com> sent"
+    );
     assert_eq!(sent[0]["subject"], "Reset your password");
     assert_eq!(sent[0]["from_email"], "keyflow <no-reply@example.com>");
     assert_eq!(sent[0]["to_email"], json!(["ann@example.com"]));
@@ -226,8 +232,8 @@ async fn mails_queued_while_smtp_is_down_arrive_once_after_a_restart(db: Db) {
 }
 
 async fn a_stage_is_read_at_delivery_and_its_deletion_discards_the_mail(db: Db) {
-    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
     use keyflow::stages::{email::EmailStage, StageConfig};
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
     let mut sink = SmtpSink::stopped();
     let server = TestServer::start(db).await;
@@ -244,12 +250,18 @@ async fn a_stage_is_read_at_delivery_and_its_deletion_discards_the_mail(db: Db) 
             config: Set(config),
         }
     };
-    let kept = insert_stage("mail-kept", smtp_to(&sink)).insert(server.db()).await.unwrap();
+    let kept = insert_stage("mail-kept", smtp_to(&sink))
+        .insert(server.db())
+        .await
+        .unwrap();
     let deleted = insert_stage("mail-deleted", smtp_to(&sink))
         .insert(server.db())
         .await
         .unwrap();
-    for (stage, to) in [(&kept, "kept@example.com"), (&deleted, "deleted@example.com")] {
+    for (stage, to) in [
+        (&kept, "kept@example.com"),
+        (&deleted, "deleted@example.com"),
+    ] {
         // The mail's own settings are wrong on purpose: the stage's are used.
         let smtp = SmtpSettings {
             port: 1,

@@ -51,12 +51,13 @@ impl MailJob {
             &smtp.from_address
         };
         message::parse_sender(sender)?;
-        smtp.password = if mail.stage_id.is_some() || smtp.use_global_settings || smtp.password.is_empty() {
-            String::new()
-        } else {
-            keys.seal(smtp.password.as_bytes(), &password_aad(id))
-                .map_err(|e| MailError::Crypto(e.to_string()))?
-        };
+        smtp.password =
+            if mail.stage_id.is_some() || smtp.use_global_settings || smtp.password.is_empty() {
+                String::new()
+            } else {
+                keys.seal(smtp.password.as_bytes(), &password_aad(id))
+                    .map_err(|e| MailError::Crypto(e.to_string()))?
+            };
         Ok(Self {
             id,
             stage_id: mail.stage_id,
@@ -178,7 +179,8 @@ impl Delivery {
 
     async fn send(&self, job: &MailJob, smtp: &SmtpSettings) -> Result<(), String> {
         let from = message::parse_sender(&smtp.from_address).map_err(|e| e.to_string())?;
-        let to = message::format_recipient(&job.to_name, &job.to_address).map_err(|e| e.to_string())?;
+        let to =
+            message::format_recipient(&job.to_name, &job.to_address).map_err(|e| e.to_string())?;
         let message_id = message::message_id(job.id.0, &from);
         let built = message::build(message::Parts {
             from,
@@ -189,7 +191,9 @@ impl Delivery {
             text: job.text.as_deref(),
         })
         .map_err(|e| format!("cannot build the message: {e}"))?;
-        transport::send(smtp, built).await.map_err(|e| e.to_string())
+        transport::send(smtp, built)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn record(&self, action: &str, context: serde_json::Value) {

@@ -81,7 +81,10 @@ mod tests {
 
     #[test]
     fn recipients_are_name_and_address() {
-        assert_eq!(header("Ann Admin", "ann@example.com"), "Ann Admin <ann@example.com>");
+        assert_eq!(
+            header("Ann Admin", "ann@example.com"),
+            "Ann Admin <ann@example.com>"
+        );
         assert_eq!(header("", "ann@example.com"), "ann@example.com");
     }
 
@@ -127,6 +130,9 @@ mod tests {
         assert!(raw.contains(&format!("Message-ID: {id}")), "{raw}");
         assert!(raw.contains("Subject: Hello there"), "{raw}");
         assert!(raw.contains("multipart/alternative"), "{raw}");
-        assert!(raw.contains("text/plain") && raw.contains("text/html"), "{raw}");
+        assert!(
+            raw.contains("text/plain") && raw.contains("text/html"),
+            "{raw}"
+        );
     }
 }

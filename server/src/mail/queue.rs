@@ -45,14 +45,22 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), MailError> {
 }
 
 /// Stores `job`; returns after the insert is committed.
-pub async fn push(db: &DatabaseConnection, job: &MailJob, max_attempts: u32) -> Result<(), MailError> {
+pub async fn push(
+    db: &DatabaseConnection,
+    job: &MailJob,
+    max_attempts: u32,
+) -> Result<(), MailError> {
     let args = serde_json::to_vec(job).map_err(queue_error)?;
     let task = TaskBuilder::new(args)
         .max_attempts(max_attempts as usize)
         .build();
     match db.get_database_backend() {
         DatabaseBackend::Sqlite => {
-            let mut tx = db.get_sqlite_connection_pool().begin().await.map_err(queue_error)?;
+            let mut tx = db
+                .get_sqlite_connection_pool()
+                .begin()
+                .await
+                .map_err(queue_error)?;
             apalis_sqlite::queries::push_tasks(&mut *tx, QUEUE, &[task])
                 .await
                 .map_err(queue_error)?;
@@ -74,7 +82,11 @@ pub async fn push(db: &DatabaseConnection, job: &MailJob, max_attempts: u32) -> 
 }
 
 /// Runs one delivery attempt; an `Err` makes apalis retry (with backoff) or give up.
-async fn deliver(job: MailJob, delivery: Data<Delivery>, attempt: Attempt) -> Result<(), BoxDynError> {
+async fn deliver(
+    job: MailJob,
+    delivery: Data<Delivery>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
     delivery
         .deliver(&job, attempt.current())
         .await
@@ -99,7 +111,9 @@ pub fn spawn_worker(
         HasherRng::default(),
     );
     let policy = match backoff {
-        Ok(mut maker) => RetryPolicy::retries(settings.retries as usize).with_backoff(maker.make_backoff()),
+        Ok(mut maker) => {
+            RetryPolicy::retries(settings.retries as usize).with_backoff(maker.make_backoff())
+        }
         // Only when min > max or the jitter is out of range, which the arguments above rule out.
         Err(e) => {
             tracing::error!("mail retry backoff: {e}");

@@ -25,10 +25,13 @@ pub async fn send(settings: &SmtpSettings, message: Message) -> Result<(), SendE
     } else {
         Tls::None
     };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
-        .port(settings.port)
-        .tls(tls)
-        .timeout(Some(Duration::from_secs(u64::from(settings.timeout.max(1)))));
+    let mut builder =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
+            .port(settings.port)
+            .tls(tls)
+            .timeout(Some(Duration::from_secs(u64::from(
+                settings.timeout.max(1),
+            ))));
     if !settings.username.is_empty() {
         builder = builder.credentials(Credentials::new(
             settings.username.clone(),

@@ -171,8 +171,8 @@ impl Drop for TestServer {
     }
 }
 
-/// Mail retries and worker liveness at test speed (`keyflow serve` flags; a test's own flags
-/// come later and win).
+/// Mail retries and worker liveness at test speed (`keyflow serve` flags, each left out when
+/// the test gives that flag itself).
 const TEST_WORKER_FLAGS: [&str; 8] = [
     "--worker-retry-min-ms",
     "200",
@@ -265,7 +265,12 @@ impl TestServer {
             "--sandbox-worker",
             env!("CARGO_BIN_EXE_keyflow"),
         ];
-        args.extend_from_slice(&TEST_WORKER_FLAGS);
+        // clap refuses a flag given twice: a test's own value replaces the default.
+        for pair in TEST_WORKER_FLAGS.chunks(2) {
+            if !flags.iter().any(|f| f == pair[0]) {
+                args.extend_from_slice(pair);
+            }
+        }
         args.extend(flags.iter().map(String::as_str));
         let config = Cli::parse_from(args).config;
         let state = keyflow::server::build_state(&config, options.clone())
