@@ -9,7 +9,9 @@
 pub mod fields;
 pub mod validate;
 
-use app::protocol::{ChallengeKind, PromptChallenge, ResponseErrors, NON_FIELD_ERRORS};
+use app::protocol::{
+    ChallengeKind, MessageLevel, PromptChallenge, ResponseErrors, NON_FIELD_ERRORS,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -126,11 +128,9 @@ impl Stage for PromptStage {
                 }
                 return invalid(errors);
             }
-            for message in &result.messages {
-                tracing::info!(
-                    stage = cx.stage_name,
-                    "validation policy message: {message}"
-                );
+            // Messages of passing policies are shown to the person as information (§4.14).
+            for message in result.messages {
+                cx.message(MessageLevel::Info, message);
             }
         }
         // authentik's validated data carries the component too (user write drops it).
