@@ -139,9 +139,9 @@ pub fn link_url(origin: &str, slug: &str, query: &[(String, String)], key: &str)
 }
 
 /// What one send did.
-enum Sent {
+enum SendOutcome {
     /// Queued (or pretended, for an unknown address).
-    Sent,
+    Queued,
     /// Over the rate limit: nothing sent.
     Limited,
     /// The mail could not be made (template error, recorded as an event).
@@ -199,7 +199,7 @@ impl EmailStage {
 
     /// Makes a flow token for the running plan and queues the link mail (or, for an unknown
     /// address in a recovery flow, pretends to). `None`: there is nobody to mail.
-    async fn send(&self, cx: &mut StageCx<'_>) -> EngineResult<Option<Sent>> {
+    async fn send(&self, cx: &mut StageCx<'_>) -> EngineResult<Option<SendOutcome>> {
         let Some(pending) = cx.context.pending_user.clone() else {
             return Ok(None);
         };
@@ -218,15 +218,15 @@ impl EmailStage {
             // which addresses exist); anywhere else there is nobody to mail.
             if pending.pk.is_none() && Self::is_recovery(cx) {
                 return Ok(Some(if self.take_attempt(cx, &address).await? {
-                    Sent::Sent
+                    SendOutcome::Queued
                 } else {
-                    Sent::Limited
+                    SendOutcome::Limited
                 }));
             }
             return Ok(None);
         };
         if !self.take_attempt(cx, &address).await? {
-            return Ok(Some(Sent::Limited));
+            return Ok(Some(SendOutcome::Limited));
         }
         let expires = flow_tokens::link_expiry(cx.now, self.token_expiry.value);
         let key = self.create_token(cx, user.id, expires).await?;
@@ -235,8 +235,8 @@ impl EmailStage {
             .queue_mail(cx, &user, &address, &url, &key, expires)
             .await?
         {
-            Ok(()) => Ok(Some(Sent::Sent)),
-            Err(_) => Ok(Some(Sent::Failed)),
+            Ok(()) => Ok(Some(SendOutcome::Queued)),
+            Err(_) => Ok(Some(SendOutcome::Failed)),
         }
     }
 
@@ -378,9 +378,9 @@ impl Stage for EmailStage {
         if cx.context.get_extra::<bool>(EMAIL_SENT_KEY) != Some(true) {
             match self.send(cx).await? {
                 None => return Ok(StageOutcome::denied(NO_PENDING_USER)),
-                Some(Sent::Failed) => return Ok(StageOutcome::Denied(None)),
-                Some(Sent::Limited) => self.too_many(cx),
-                Some(Sent::Sent) => {}
+                Some(SendOutcome::Failed) => return Ok(StageOutcome::Denied(None)),
+                Some(SendOutcome::Limited) => self.too_many(cx),
+                Some(SendOutcome::Queued) => {}
             }
             cx.context.set_extra(EMAIL_SENT_KEY, true);
         }
@@ -398,9 +398,9 @@ impl Stage for EmailStage {
         }
         match self.send(cx).await? {
             None => return Ok(StageOutcome::denied(NO_PENDING_USER)),
-            Some(Sent::Failed) => return Ok(StageOutcome::Denied(None)),
-            Some(Sent::Limited) => self.too_many(cx),
-            Some(Sent::Sent) => cx.message(MessageLevel::Success, SENT_AGAIN),
+            Some(SendOutcome::Failed) => return Ok(StageOutcome::Denied(None)),
+            Some(SendOutcome::Limited) => self.too_many(cx),
+            Some(SendOutcome::Queued) => cx.message(MessageLevel::Success, SENT_AGAIN),
         }
         cx.context.set_extra(EMAIL_SENT_KEY, true);
         let errors = ResponseErrors::single(
