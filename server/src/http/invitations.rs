@@ -27,10 +27,8 @@ use super::{
     admin::{self, Caller},
     errors::ApiError,
     executor::parse_body,
-    users::{
-        api_time, bool_field, not_found_pk, positive, text_field, FieldErrors, DEFAULT_PAGE_SIZE,
-        MAX_PAGE_SIZE,
-    },
+    pagination::PageRequest,
+    users::{api_time, bool_field, not_found_pk, text_field, FieldErrors},
     AppState,
 };
 use crate::events::{self, action};
@@ -317,23 +315,10 @@ pub async fn list(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     admin::require_superuser(&state, &headers, &Method::GET).await?;
-    let invalid_page = || {
-        (
-            StatusCode::NOT_FOUND,
-            Json(json!({"detail": "Invalid page."})),
-        )
-            .into_response()
+    let request = match PageRequest::from_query(&params) {
+        Ok(request) => request,
+        Err(invalid) => return Ok(invalid.into_response()),
     };
-    let page = match params.get("page") {
-        None => 1,
-        Some(_) => match positive(&params, "page") {
-            Some(page) => page,
-            None => return Ok(invalid_page()),
-        },
-    };
-    let page_size = positive(&params, "page_size")
-        .unwrap_or(DEFAULT_PAGE_SIZE)
-        .min(MAX_PAGE_SIZE);
     let mut query = invitation::Entity::find().filter(visible(Utc::now()));
     if let Some(name) = params.get("name") {
         query = query.filter(invitation::Column::Name.eq(name.as_str()));
@@ -341,32 +326,17 @@ pub async fn list(
     let paginator = query
         .order_by_asc(invitation::Column::Name)
         .order_by_asc(invitation::Column::Id)
-        .paginate(&state.services.db, page_size);
+        .paginate(&state.services.db, request.page_size);
     let count = paginator.num_items().await?;
-    let total_pages = count.div_ceil(page_size).max(1);
-    if page > total_pages {
-        return Ok(invalid_page());
+    if let Err(invalid) = request.check(count) {
+        return Ok(invalid.into_response());
     }
-    let rows = paginator.fetch_page(page - 1).await?;
+    let rows = paginator.fetch_page(request.page - 1).await?;
     let mut results = Vec::with_capacity(rows.len());
     for row in &rows {
         results.push(invitation_json(&state, row).await?);
     }
-    let pagination = json!({
-        "next": if page < total_pages { page + 1 } else { 0 },
-        "previous": page.saturating_sub(1),
-        "count": count,
-        "current": page,
-        "total_pages": total_pages,
-        "start_index": if count == 0 { 0 } else { (page - 1) * page_size + 1 },
-        "end_index": if page == total_pages { count } else { page * page_size },
-    });
-    Ok(Json(json!({
-        "pagination": pagination,
-        "results": results,
-        "autocomplete": {},
-    }))
-    .into_response())
+    Ok(request.respond(count, results))
 }
 
 /// `POST /api/v3/stages/invitation/invitations/`: 201 with the new invitation, created by the

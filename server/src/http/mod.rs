@@ -9,6 +9,7 @@ pub mod executor;
 pub mod health;
 pub mod invitations;
 pub mod pages;
+pub mod pagination;
 pub mod session;
 pub mod static_files;
 pub mod users;

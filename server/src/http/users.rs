@@ -20,17 +20,13 @@ use super::{
     admin::{self, Caller},
     errors::ApiError,
     executor::parse_body,
+    pagination::PageRequest,
     AppState,
 };
 use crate::engine::fields::MAX_TEXT_LEN;
 use crate::events::{self, action};
 use crate::store::{group, user};
 use crate::users::{self, AccountDetails, CreateError, NewUser, UserFilter};
-
-/// Page size when the client names none (authentik's default).
-pub const DEFAULT_PAGE_SIZE: u64 = 100;
-/// Largest page served, however many the client asks for.
-pub const MAX_PAGE_SIZE: u64 = 1000;
 
 /// The caller: a Bearer API token, else the session user (`true` when it came by token).
 pub async fn authenticated_user(
@@ -408,14 +404,6 @@ async fn render(state: &AppState, accounts: &[user::Model]) -> Result<Vec<Value>
         .collect())
 }
 
-/// DRF's positive-integer query parameter: anything else means "not given".
-pub(crate) fn positive(params: &HashMap<String, String>, key: &str) -> Option<u64> {
-    params
-        .get(key)
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|n| *n > 0)
-}
-
 /// `GET /api/v3/core/users/?username=&page=&page_size=`, ordered by username.
 pub async fn list(
     State(state): State<AppState>,
@@ -423,46 +411,19 @@ pub async fn list(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     admin::require_superuser(&state, &headers, &Method::GET).await?;
-    let invalid_page = || {
-        (
-            StatusCode::NOT_FOUND,
-            Json(json!({"detail": "Invalid page."})),
-        )
-            .into_response()
+    let request = match PageRequest::from_query(&params) {
+        Ok(request) => request,
+        Err(invalid) => return Ok(invalid.into_response()),
     };
-    let page = match params.get("page") {
-        None => 1,
-        Some(_) => match positive(&params, "page") {
-            Some(page) => page,
-            None => return Ok(invalid_page()),
-        },
-    };
-    let page_size = positive(&params, "page_size")
-        .unwrap_or(DEFAULT_PAGE_SIZE)
-        .min(MAX_PAGE_SIZE);
     let filter = UserFilter {
         username: params.get("username").cloned(),
     };
-    let (rows, count) = users::page(&state.services.db, &filter, page, page_size).await?;
-    let total_pages = count.div_ceil(page_size).max(1);
-    if page > total_pages {
-        return Ok(invalid_page());
+    let (rows, count) =
+        users::page(&state.services.db, &filter, request.page, request.page_size).await?;
+    if let Err(invalid) = request.check(count) {
+        return Ok(invalid.into_response());
     }
-    let pagination = json!({
-        "next": if page < total_pages { page + 1 } else { 0 },
-        "previous": page.saturating_sub(1),
-        "count": count,
-        "current": page,
-        "total_pages": total_pages,
-        "start_index": if count == 0 { 0 } else { (page - 1) * page_size + 1 },
-        "end_index": if page == total_pages { count } else { page * page_size },
-    });
-    Ok(Json(json!({
-        "pagination": pagination,
-        "results": render(&state, &rows).await?,
-        "autocomplete": {},
-    }))
-    .into_response())
+    Ok(request.respond(count, render(&state, &rows).await?))
 }
 
 /// `POST /api/v3/core/users/`: 201 with the new user. Passwords are set separately
