@@ -118,6 +118,22 @@ impl StageCx<'_> {
         }
     }
 
+    /// Signs this browser out: its session row goes and a fresh anonymous session takes its
+    /// place, so the flow goes on (§4.16).
+    pub async fn log_out(&mut self) -> EngineResult<()> {
+        let ttl = self.services.settings.anonymous_session_ttl;
+        crate::sessions::logout(
+            &self.services.db,
+            self.session,
+            self.now,
+            ttl,
+            &self.request.client_ip,
+            &self.request.user_agent,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// `pending_user` / `pending_user_avatar` for "with user info" challenges.
     pub fn pending_user_info(&self) -> PendingUserInfo {
         super::executor::pending_user_info(self.context, self.session, &self.services.settings)

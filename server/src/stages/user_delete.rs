@@ -2,7 +2,7 @@
 //! session of theirs in every browser, signs this browser out and removes `pending_user`; the
 //! flow continues in a fresh anonymous session. No user: denied [`NO_PENDING_USER`].
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -10,8 +10,8 @@ use crate::engine::{
     stage::{Stage, StageCx, StageOutcome},
     EngineResult,
 };
+use crate::events;
 use crate::store::{session, user};
-use crate::{events, sessions};
 
 pub const NO_PENDING_USER: &str = "No Pending User.";
 
@@ -26,17 +26,8 @@ impl Stage for UserDeleteStage {
         };
         // This browser first: its session row goes away with the user's below, and the flow
         // must go on in a session that still exists.
-        let ttl = cx.services.settings.anonymous_session_ttl;
-        sessions::logout(
-            &cx.services.db,
-            cx.session,
-            cx.now,
-            ttl,
-            &cx.request.client_ip,
-            &cx.request.user_agent,
-        )
-        .await?;
-        let txn = cx.db().begin().await?;
+        cx.log_out().await?;
+        let txn = crate::store::begin_write(cx.db()).await?;
         // Every other browser: explicitly, not only through the foreign key's cascade.
         session::Entity::delete_many()
             .filter(session::Column::UserId.eq(account.id))

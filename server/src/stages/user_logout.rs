@@ -8,7 +8,7 @@ use crate::engine::{
     stage::{Stage, StageCx, StageOutcome},
     EngineResult,
 };
-use crate::{events, sessions};
+use crate::events;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserLogoutStage {}
@@ -29,16 +29,7 @@ impl Stage for UserLogoutStage {
             )
             .await?;
         }
-        let ttl = cx.services.settings.anonymous_session_ttl;
-        sessions::logout(
-            &cx.services.db,
-            cx.session,
-            cx.now,
-            ttl,
-            &cx.request.client_ip,
-            &cx.request.user_agent,
-        )
-        .await?;
+        cx.log_out().await?;
         Ok(StageOutcome::Passed)
     }
 }
