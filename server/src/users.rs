@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sea_orm::{
     sea_query::{Expr, ExprTrait, Func},
     ActiveModelTrait, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set, SqlErr, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, SqlErr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -155,7 +155,7 @@ pub async fn create_account(
     details: AccountDetails,
     now: DateTime<Utc>,
 ) -> Result<user::Model, CreateError> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     let mut row = new_row(new, now);
     row.is_active = Set(details.is_active);
     row.attributes = Set(details.attributes);

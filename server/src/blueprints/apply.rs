@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde_json::{Map, Value};
 use serde_norway::Value as Yaml;
 
@@ -48,7 +48,7 @@ pub async fn apply(
     for embedded in super::embedded::sources() {
         library.push(format::parse(&embedded.name, &embedded.content)?);
     }
-    let tx = db.begin().await?;
+    let tx = crate::store::begin_write(db).await?;
     let mut run = Run {
         tx: &tx,
         options,

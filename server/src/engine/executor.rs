@@ -8,7 +8,7 @@ use app::protocol::{
     PendingUserInfo, RedirectChallenge, ResponseErrors, UiMessage, NON_FIELD_ERRORS,
 };
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
 
 use super::{
@@ -348,7 +348,7 @@ impl Run<'_, '_> {
     async fn flow_done(&mut self, context: &FlowContext) -> EngineResult<Challenge> {
         plan_store::delete(self.services, self.session.id).await?;
         let mut context = context.clone();
-        let txn = self.services.db.begin().await?;
+        let txn = crate::store::begin_write(&self.services.db).await?;
         match self
             .services
             .completion

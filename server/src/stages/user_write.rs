@@ -18,7 +18,6 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set, SqlErr,
-    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -397,7 +396,7 @@ impl Stage for UserWriteStage {
         };
         let groups = self.groups(cx).await?;
 
-        let txn = cx.db().begin().await?;
+        let txn = crate::store::begin_write(cx.db()).await?;
         // Completion hooks first: their claim (a single-use invitation) is the first write, so
         // a losing claim rolls this user back with it.
         let (settled, settled_context) = cx.settle_completion(&txn).await?;

@@ -43,3 +43,18 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
     migrations::Migrator::up(&db, None).await?;
     Ok(db)
 }
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (`BEGIN IMMEDIATE`), so it waits its turn (the busy timeout) instead of failing with
+/// `SQLITE_BUSY` when another writer — the mail queue's worker, another request — commits
+/// between this transaction's first read and its first write. PostgreSQL ignores the mode.
+pub async fn begin_write<C>(db: &C) -> Result<C::Transaction, DbErr>
+where
+    C: sea_orm::TransactionTrait,
+{
+    db.begin_with_options(sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
