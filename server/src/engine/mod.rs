@@ -68,4 +68,8 @@ pub struct EngineServices {
     pub mail: crate::mail::Mailer,
     /// Work settled when a flow completes (see [`completion`]); plugged in by the server.
     pub completion: completion::CompletionHooks,
+    /// The stage kinds (`stages::registry()`); plugged in by the server.
+    pub stages: Arc<dyn stage::StageRegistry>,
+    /// The policy kinds (`policies::evaluator()`); plugged in by the server.
+    pub policies: Arc<dyn policy::PolicyEvaluator>,
 }

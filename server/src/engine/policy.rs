@@ -14,6 +14,31 @@ use super::{context::FlowContext, request::RequestInfo, EngineResult, EngineServ
 use crate::flows::PolicyEngineMode;
 use crate::store::{group, group_member, policy, policy_binding, user};
 
+/// Why a policy gave no result; shown as the result's message (the binding's `failure_result`
+/// applies).
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyEvalError {
+    #[error("policy not found")]
+    Missing,
+    #[error(transparent)]
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Evaluates one policy row by its kind. The engine knows policy kinds only through this
+/// trait; the server plugs them in (`policies::evaluator()`), so `engine` does not depend on
+/// `policies`.
+#[async_trait::async_trait]
+pub trait PolicyEvaluator: Send + Sync {
+    /// The policy's result for `request`, giving up after `timeout`.
+    async fn evaluate(
+        &self,
+        services: &EngineServices,
+        policy: &policy::Model,
+        request: &PolicyRequest<'_>,
+        timeout: Duration,
+    ) -> Result<PolicyResult, PolicyEvalError>;
+}
+
 /// What a policy sees.
 pub struct PolicyRequest<'a> {
     /// The pending user if saved, else the signed-in user.
@@ -117,9 +142,12 @@ pub async fn evaluate_target(
             {
                 Some(policy) => {
                     let timeout = Duration::from_secs(binding.timeout.max(0).unsigned_abs().into());
-                    crate::policies::evaluate(services, &policy, request, timeout).await
+                    services
+                        .policies
+                        .evaluate(services, &policy, request, timeout)
+                        .await
                 }
-                None => Err(crate::policies::PolicyError::Missing),
+                None => Err(PolicyEvalError::Missing),
             };
             if let Err(error) = &evaluated {
                 tracing::warn!(binding = %binding.id, %error, "policy failed to evaluate");
@@ -177,9 +205,12 @@ pub async fn evaluate_policies(
             .await?
         {
             Some(policy) => {
-                crate::policies::evaluate(services, &policy, request, LIST_POLICY_TIMEOUT).await
+                services
+                    .policies
+                    .evaluate(services, &policy, request, LIST_POLICY_TIMEOUT)
+                    .await
             }
-            None => Err(crate::policies::PolicyError::Missing),
+            None => Err(PolicyEvalError::Missing),
         };
         if let Err(error) = &evaluated {
             tracing::warn!(policy = %policy_id, %error, "policy failed to evaluate");

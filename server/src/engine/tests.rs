@@ -50,6 +50,8 @@ async fn harness() -> Harness {
         passwords: PasswordHasher::new().unwrap(),
         sandbox: crate::sandbox::Sandbox::in_process(),
         completion: crate::stages::completion_hooks(),
+        stages: crate::stages::registry(),
+        policies: crate::policies::evaluator(),
     };
     Harness {
         services,

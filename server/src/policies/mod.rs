@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::engine::{
-    policy::{PolicyRequest, PolicyResult},
+    policy::{PolicyEvalError, PolicyEvaluator, PolicyRequest, PolicyResult},
     EngineServices,
 };
 use crate::events;
@@ -131,6 +131,32 @@ impl PolicyConfig {
         } else {
             Err(errors)
         }
+    }
+}
+
+/// The policy kinds above, for `EngineServices::policies`.
+pub fn evaluator() -> std::sync::Arc<dyn PolicyEvaluator> {
+    std::sync::Arc::new(Evaluator)
+}
+
+/// [`PolicyEvaluator`] over [`evaluate`].
+struct Evaluator;
+
+#[async_trait::async_trait]
+impl PolicyEvaluator for Evaluator {
+    async fn evaluate(
+        &self,
+        services: &EngineServices,
+        policy: &policy::Model,
+        request: &PolicyRequest<'_>,
+        timeout: Duration,
+    ) -> Result<PolicyResult, PolicyEvalError> {
+        evaluate(services, policy, request, timeout)
+            .await
+            .map_err(|e| match e {
+                PolicyError::Missing => PolicyEvalError::Missing,
+                other => PolicyEvalError::Failed(Box::new(other)),
+            })
     }
 }
 
