@@ -141,6 +141,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             completion: Default::default(),
             stages: keyflow::stages::registry(),
             policies: keyflow::policies::evaluator(),
+            dry_run: None,
         };
         println!(
             "{mode}: expression policy evaluation, {iterations} runs each (after 50 warm-up runs)"

@@ -81,6 +81,7 @@ pub async fn build_state(
         completion: crate::stages::completion_hooks(),
         stages: crate::stages::registry(),
         policies: crate::policies::evaluator(),
+        dry_run: None,
     };
     Ok(AppState {
         services,

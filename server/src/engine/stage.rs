@@ -67,6 +67,11 @@ pub trait StageRegistry: Send + Sync {
 
     /// The stage for a plan-only configuration ([`PlannedStage::in_memory`]).
     fn from_in_memory(&self, config: &InMemoryStage) -> EngineResult<Box<dyn Stage>>;
+
+    /// Stages this one may put into the plan right after itself (authenticator validation's
+    /// "configure"), each with when it happens in words; for the planner's trace. An
+    /// unreadable configuration is an error, as in [`Self::from_row`].
+    fn injections(&self, row: &stage::Model) -> EngineResult<Vec<(Uuid, String)>>;
 }
 
 /// Everything a stage may look at or change while it runs.

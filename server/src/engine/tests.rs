@@ -52,6 +52,7 @@ async fn harness() -> Harness {
         completion: crate::stages::completion_hooks(),
         stages: crate::stages::registry(),
         policies: crate::policies::evaluator(),
+        dry_run: None,
     };
     Harness {
         services,

@@ -197,6 +197,14 @@ async fn log_execution(
         Ok(r) => serde_json::json!({"passing": r.passing, "messages": r.messages}),
         Err(e) => serde_json::json!({"error": e.to_string()}),
     };
+    if let Some(dry_run) = &services.dry_run {
+        dry_run.record(format!(
+            "event {:?} (policy {:?})",
+            events::action::POLICY_EXECUTION,
+            row.name
+        ));
+        return;
+    }
     let event = events::NewEvent {
         action: events::action::POLICY_EXECUTION,
         user: request.user.map(|u| (u.id, u.username.as_str())),

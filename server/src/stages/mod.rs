@@ -58,6 +58,28 @@ impl StageRegistry for Registry {
     fn from_in_memory(&self, config: &InMemoryStage) -> EngineResult<Box<dyn Stage>> {
         Ok(Box::new(StageConfig::from_in_memory(config)?))
     }
+
+    fn injections(&self, row: &stage::Model) -> EngineResult<Vec<(uuid::Uuid, String)>> {
+        Ok(match StageConfig::from_row(row)? {
+            StageConfig::AuthenticatorValidate(validate)
+                if validate.not_configured_action
+                    == authenticator_validate::NotConfiguredAction::Configure =>
+            {
+                validate
+                    .configuration_stages
+                    .iter()
+                    .map(|id| {
+                        (
+                            *id,
+                            "the user has no authenticator (not_configured_action: configure)"
+                                .to_owned(),
+                        )
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        })
+    }
 }
 
 #[async_trait::async_trait]

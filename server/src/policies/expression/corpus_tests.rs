@@ -124,6 +124,7 @@ pub(super) async fn world() -> World {
         completion: Default::default(),
         stages: crate::stages::registry(),
         policies: crate::policies::evaluator(),
+        dry_run: None,
     };
     add_user(
         &services,
