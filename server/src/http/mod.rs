@@ -2,6 +2,7 @@
 //! is thin; the decisions live in `engine` and `stages`.
 
 pub mod admin;
+pub mod admin_flow_tools;
 pub mod authenticators;
 pub mod blueprints;
 pub mod errors;
@@ -95,7 +96,8 @@ pub fn router(state: AppState) -> Router {
             get(pages::default_invalidation),
         )
         .route("/flows/-/cancel/", get(pages::cancel))
-        .route("/if/flow/{slug}/", post(pages::flow_form_post));
+        .route("/if/flow/{slug}/", post(pages::flow_form_post))
+        .merge(admin_flow_tools::routes());
     api.leptos_routes_with_context(
         &state,
         routes,

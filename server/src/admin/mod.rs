@@ -1,0 +1,6 @@
+//! The admin service layer (issue #14): what the admin UI's server functions and the admin REST
+//! paths call, so neither holds a second copy of the rules.
+
+pub mod diagram;
+pub mod lint;
+pub mod simulate;
