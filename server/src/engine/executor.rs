@@ -125,7 +125,7 @@ impl Run<'_, '_> {
             };
             let (stage, stage_id, stage_name) = match &planned.in_memory {
                 Some(config) => (
-                    self.services.stages.from_in_memory(config)?,
+                    self.services.stages.build_in_memory(config)?,
                     planned.stage_id,
                     IN_MEMORY_STAGE.to_owned(),
                 ),
@@ -138,7 +138,7 @@ impl Run<'_, '_> {
                         plan_store::delete(self.services, self.session.id).await?;
                         return Ok(self.access_denied(&plan.context, None));
                     };
-                    (self.services.stages.from_row(&row)?, row.id, row.name)
+                    (self.services.stages.build(&row)?, row.id, row.name)
                 }
             };
             let mut cx = StageCx {

@@ -63,14 +63,14 @@ pub trait Stage: Send + Sync {
 pub trait StageRegistry: Send + Sync {
     /// The stage for a `stages` row; an unknown kind or unreadable configuration is
     /// [`super::EngineError::CorruptData`].
-    fn from_row(&self, row: &stage::Model) -> EngineResult<Box<dyn Stage>>;
+    fn build(&self, row: &stage::Model) -> EngineResult<Box<dyn Stage>>;
 
     /// The stage for a plan-only configuration ([`PlannedStage::in_memory`]).
-    fn from_in_memory(&self, config: &InMemoryStage) -> EngineResult<Box<dyn Stage>>;
+    fn build_in_memory(&self, config: &InMemoryStage) -> EngineResult<Box<dyn Stage>>;
 
     /// Stages this one may put into the plan right after itself (authenticator validation's
     /// "configure"), each with when it happens in words; for the planner's trace. An
-    /// unreadable configuration is an error, as in [`Self::from_row`].
+    /// unreadable configuration is an error, as in [`Self::build`].
     fn injections(&self, row: &stage::Model) -> EngineResult<Vec<(Uuid, String)>>;
 }
 

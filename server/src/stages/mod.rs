@@ -51,11 +51,11 @@ pub fn registry() -> Arc<dyn StageRegistry> {
 struct Registry;
 
 impl StageRegistry for Registry {
-    fn from_row(&self, row: &stage::Model) -> EngineResult<Box<dyn Stage>> {
+    fn build(&self, row: &stage::Model) -> EngineResult<Box<dyn Stage>> {
         Ok(Box::new(StageConfig::from_row(row)?))
     }
 
-    fn from_in_memory(&self, config: &InMemoryStage) -> EngineResult<Box<dyn Stage>> {
+    fn build_in_memory(&self, config: &InMemoryStage) -> EngineResult<Box<dyn Stage>> {
         Ok(Box::new(StageConfig::from_in_memory(config)?))
     }
 
