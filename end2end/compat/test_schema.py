@@ -86,6 +86,7 @@ from authentik_client.models import (  # noqa: E402
     AuthenticatorWebAuthnChallenge,
     ConsentChallenge,
     EmailChallenge,
+    FlowDiagram,
     FlowErrorChallenge,
     IdentificationChallenge,
     Invitation,
@@ -122,6 +123,7 @@ API_MODELS: dict[str, type[BaseModel]] = {
     "User": User,
     "Invitation": Invitation,
     "PaginatedInvitationList": PaginatedInvitationList,
+    "FlowDiagram": FlowDiagram,
 }
 
 DUMP_DIR = os.environ.get("KEYFLOW_CHALLENGE_DUMP", "")
