@@ -87,8 +87,10 @@ from authentik_client.models import (  # noqa: E402
     ConsentChallenge,
     EmailChallenge,
     FlowErrorChallenge,
+    Group,
     IdentificationChallenge,
     Invitation,
+    PaginatedGroupList,
     PaginatedInvitationList,
     PaginatedUserList,
     PasswordChallenge,
@@ -122,6 +124,8 @@ API_MODELS: dict[str, type[BaseModel]] = {
     "User": User,
     "Invitation": Invitation,
     "PaginatedInvitationList": PaginatedInvitationList,
+    "Group": Group,
+    "PaginatedGroupList": PaginatedGroupList,
 }
 
 DUMP_DIR = os.environ.get("KEYFLOW_CHALLENGE_DUMP", "")
