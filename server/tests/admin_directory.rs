@@ -557,6 +557,30 @@ async fn only_superusers_may_administer_groups(db: Db) {
     }
     assert_eq!(group_list(&server, "").await["pagination"]["count"], 0);
 
+    // Membership of a group under a superuser group makes a superuser; leaving it undoes that.
+    let root = create_group(&server, json!({"name": "root", "is_superuser": true})).await;
+    let ops = create_group(
+        &server,
+        json!({"name": "ops", "parents": [root["pk"]], "users": [alice["pk"]]}),
+    )
+    .await;
+    let listed = browser.api(Method::GET, GROUPS, None).await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    let (status, _) = as_admin(
+        &server,
+        Method::PATCH,
+        &group_path(&ops["pk"]),
+        Some(json!({"users": []})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let refused = browser.api(Method::GET, GROUPS, None).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    for group in [&ops, &root] {
+        let (status, _) = as_admin(&server, Method::DELETE, &group_path(&group["pk"]), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+
     // A superuser's session needs the CSRF token for changes.
     let admin = server.browser();
     assert_eq!(admin.login(ADMIN, ADMIN_PASSWORD).await, redirect_to("/"));

@@ -285,6 +285,32 @@ pub async fn get(db: &DatabaseConnection, pk: Uuid) -> Result<GroupView, AdminEr
     view(db, group).await
 }
 
+/// Whether `user_id` is a superuser through its groups: a group it belongs to, or any ancestor
+/// of one, has `is_superuser` (authentik's `User.is_superuser`: "Users added to this group will
+/// be superusers"; members of a child group count as members of its parents).
+pub async fn grants_superuser(db: &impl ConnectionTrait, user_id: i32) -> Result<bool, DbErr> {
+    let mut frontier: Vec<Uuid> = group_member::Entity::find()
+        .filter(group_member::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| m.group_id)
+        .collect();
+    let mut seen = BTreeSet::new();
+    while let Some(id) = frontier.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        if let Some(group) = group::Entity::find_by_id(id).one(db).await? {
+            if group.is_superuser {
+                return Ok(true);
+            }
+            frontier.extend(group.parent_id);
+        }
+    }
+    Ok(false)
+}
+
 fn name_taken(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
