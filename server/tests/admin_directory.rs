@@ -566,6 +566,9 @@ async fn only_superusers_may_administer_groups(db: Db) {
     .await;
     let listed = browser.api(Method::GET, GROUPS, None).await;
     assert_eq!(listed.status(), StatusCode::OK);
+    assert_eq!(browser.me().await.1["user"]["is_superuser"], true);
+    let (_, shown) = as_admin(&server, Method::GET, &user_path(&alice["pk"]), None).await;
+    assert_eq!(shown["is_superuser"], true, "granted by the group");
     let (status, _) = as_admin(
         &server,
         Method::PATCH,
@@ -576,6 +579,7 @@ async fn only_superusers_may_administer_groups(db: Db) {
     assert_eq!(status, StatusCode::OK);
     let refused = browser.api(Method::GET, GROUPS, None).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(browser.me().await.1["user"]["is_superuser"], false);
     for group in [&ops, &root] {
         let (status, _) = as_admin(&server, Method::DELETE, &group_path(&group["pk"]), None).await;
         assert_eq!(status, StatusCode::NO_CONTENT);

@@ -107,6 +107,17 @@ pub enum UpdateMode {
 pub struct UserView {
     pub user: user::Model,
     pub groups: Vec<group::Model>,
+    /// authentik's `is_superuser`: the account's own flag, or granted by a group (see
+    /// [`super::groups::grants_superuser`]).
+    pub is_superuser: bool,
+}
+
+/// The account's own superuser flag, or one granted through its groups.
+pub async fn effective_superuser(
+    db: &impl ConnectionTrait,
+    user: &user::Model,
+) -> Result<bool, DbErr> {
+    Ok(user.is_superuser || super::groups::grants_superuser(db, user.id).await?)
 }
 
 /// Which accounts a listing shows, and which page.
@@ -250,7 +261,12 @@ async fn set_groups(db: &impl ConnectionTrait, user_id: i32, groups: &[Uuid]) ->
 async fn view(db: &impl ConnectionTrait, user: user::Model) -> Result<UserView, DbErr> {
     let mut groups = users::direct_groups(db, &[user.id]).await?;
     let groups = groups.remove(&user.id).unwrap_or_default();
-    Ok(UserView { user, groups })
+    let is_superuser = effective_superuser(db, &user).await?;
+    Ok(UserView {
+        user,
+        groups,
+        is_superuser,
+    })
 }
 
 /// `term` for a `LIKE` that matches it literally anywhere (`%`, `_` and `\` escaped).
@@ -309,13 +325,14 @@ pub async fn list(
     let rows = paginator.fetch_page(query.page.saturating_sub(1)).await?;
     let ids: Vec<i32> = rows.iter().map(|u| u.id).collect();
     let mut groups = users::direct_groups(db, &ids).await?;
-    let views = rows
-        .into_iter()
-        .map(|user| UserView {
+    let mut views = Vec::with_capacity(rows.len());
+    for user in rows {
+        views.push(UserView {
             groups: groups.remove(&user.id).unwrap_or_default(),
+            is_superuser: effective_superuser(db, &user).await?,
             user,
-        })
-        .collect();
+        });
+    }
     Ok((views, total))
 }
 

@@ -68,7 +68,9 @@ pub async fn me(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let caller = admin::require_user(&state, &headers, &Method::GET).await?;
-    let me = user_self(caller.user(), &state.services.settings.default_avatar);
+    let mut me = user_self(caller.user(), &state.services.settings.default_avatar);
+    me["is_superuser"] =
+        json!(admin_users::effective_superuser(&state.services.db, caller.user()).await?);
     Ok(Json(json!({ "user": me, "users": [me] })))
 }
 
@@ -374,11 +376,13 @@ fn parse_pk(pk: &str) -> Result<i32, ApiError> {
 }
 
 fn render(state: &AppState, view: &UserView) -> Value {
-    user_json(
+    let mut body = user_json(
         &view.user,
         &view.groups,
         &state.services.settings.default_avatar,
-    )
+    );
+    body["is_superuser"] = json!(view.is_superuser);
+    body
 }
 
 /// DRF's boolean filter values; anything else means "not filtered".
