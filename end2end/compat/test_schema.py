@@ -88,8 +88,10 @@ from authentik_client.models import (  # noqa: E402
     EmailChallenge,
     FlowDiagram,
     FlowErrorChallenge,
+    Group,
     IdentificationChallenge,
     Invitation,
+    PaginatedGroupList,
     PaginatedInvitationList,
     PaginatedUserList,
     PasswordChallenge,
@@ -124,6 +126,8 @@ API_MODELS: dict[str, type[BaseModel]] = {
     "Invitation": Invitation,
     "PaginatedInvitationList": PaginatedInvitationList,
     "FlowDiagram": FlowDiagram,
+    "Group": Group,
+    "PaginatedGroupList": PaginatedGroupList,
 }
 
 DUMP_DIR = os.environ.get("KEYFLOW_CHALLENGE_DUMP", "")

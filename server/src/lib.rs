@@ -13,6 +13,7 @@ pub mod auth;
 pub mod blueprints;
 pub mod bootstrap;
 pub mod config;
+pub mod consents;
 pub mod duration;
 pub mod engine;
 pub mod events;

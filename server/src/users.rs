@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use sea_orm::{
     sea_query::{Expr, ExprTrait, Func},
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -178,17 +178,6 @@ pub async fn create_account(
     Ok(created)
 }
 
-pub async fn username_taken(
-    db: &DatabaseConnection,
-    username: &str,
-) -> Result<bool, sea_orm::DbErr> {
-    Ok(user::Entity::find()
-        .filter(user::Column::Username.eq(username))
-        .count(db)
-        .await?
-        > 0)
-}
-
 pub async fn find(db: &DatabaseConnection, id: i32) -> Result<Option<user::Model>, sea_orm::DbErr> {
     user::Entity::find_by_id(id).one(db).await
 }
@@ -199,36 +188,9 @@ pub async fn delete(db: &DatabaseConnection, id: i32) -> Result<bool, sea_orm::D
     Ok(user::Entity::delete_by_id(id).exec(db).await?.rows_affected > 0)
 }
 
-/// Which users a listing shows.
-#[derive(Clone, Debug, Default)]
-pub struct UserFilter {
-    /// Exact (case-sensitive) username.
-    pub username: Option<String>,
-}
-
-/// One page (1-based) of users ordered by username, and how many match in total.
-pub async fn page(
-    db: &DatabaseConnection,
-    filter: &UserFilter,
-    page: u64,
-    page_size: u64,
-) -> Result<(Vec<user::Model>, u64), sea_orm::DbErr> {
-    let mut query = user::Entity::find();
-    if let Some(username) = &filter.username {
-        query = query.filter(user::Column::Username.eq(username.as_str()));
-    }
-    let paginator = query
-        .order_by_asc(user::Column::Username)
-        .order_by_asc(user::Column::Id)
-        .paginate(db, std::cmp::max(page_size, 1));
-    let total = paginator.num_items().await?;
-    let rows = paginator.fetch_page(page.saturating_sub(1)).await?;
-    Ok((rows, total))
-}
-
 /// The groups each of `user_ids` is directly a member of, ordered by name.
 pub async fn direct_groups(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     user_ids: &[i32],
 ) -> Result<HashMap<i32, Vec<group::Model>>, sea_orm::DbErr> {
     let mut by_user: HashMap<i32, Vec<group::Model>> = HashMap::new();
@@ -263,7 +225,7 @@ pub async fn direct_groups(
 
 /// Of `ids`, the ones that are not existing groups.
 pub async fn missing_groups(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<Vec<Uuid>, sea_orm::DbErr> {
     if ids.is_empty() {

@@ -2,5 +2,7 @@
 //! paths call, so neither holds a second copy of the rules.
 
 pub mod diagram;
+pub mod groups;
 pub mod lint;
 pub mod simulate;
+pub mod users;

@@ -95,14 +95,18 @@ pub async fn require_user(
         .ok_or(ApiError::Unauthenticated)
 }
 
-/// The caller, who must be a superuser.
+/// The caller, who must be a superuser: by the account's own flag or through a superuser group
+/// (or one of its ancestors).
 pub async fn require_superuser(
     state: &AppState,
     headers: &HeaderMap,
     method: &Method,
 ) -> Result<Caller, ApiError> {
     let caller = require_user(state, headers, method).await?;
-    if caller.user().is_superuser {
+    let user = caller.user();
+    if user.is_superuser
+        || crate::admin::groups::grants_superuser(&state.services.db, user.id).await?
+    {
         Ok(caller)
     } else {
         Err(ApiError::Forbidden(NO_PERMISSION))

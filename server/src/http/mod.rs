@@ -7,6 +7,7 @@ pub mod authenticators;
 pub mod blueprints;
 pub mod errors;
 pub mod executor;
+pub mod groups;
 pub mod health;
 pub mod invitations;
 pub mod pages;
@@ -56,11 +57,25 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v3/core/users/", get(users::list).post(users::create))
         .route(
             "/api/v3/core/users/{pk}/",
-            get(users::retrieve).delete(users::destroy),
+            get(users::retrieve)
+                .put(users::update)
+                .patch(users::partial_update)
+                .delete(users::destroy),
         )
         .route(
             "/api/v3/core/users/{pk}/set_password/",
             post(users::set_password),
+        )
+        .route(
+            "/api/v3/core/groups/",
+            get(groups::list).post(groups::create),
+        )
+        .route(
+            "/api/v3/core/groups/{pk}/",
+            get(groups::retrieve)
+                .put(groups::update)
+                .patch(groups::partial_update)
+                .delete(groups::destroy),
         )
         .route(
             "/api/v3/stages/invitation/invitations/",

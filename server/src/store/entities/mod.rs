@@ -21,4 +21,5 @@ pub mod static_token;
 pub mod token;
 pub mod totp_device;
 pub mod user;
+pub mod user_consent;
 pub mod webauthn_device;
