@@ -80,15 +80,18 @@ from authentik_client.api_client import ApiClient  # noqa: E402
 from authentik_client.configuration import Configuration  # noqa: E402
 from authentik_client.models import (  # noqa: E402
     AccessDeniedChallenge,
+    AuthenticatorEmailChallenge,
     AuthenticatorStaticChallenge,
     AuthenticatorTOTPChallenge,
     AuthenticatorValidationChallenge,
     AuthenticatorWebAuthnChallenge,
     ConsentChallenge,
     EmailChallenge,
+    EmailDevice,
     FlowErrorChallenge,
     IdentificationChallenge,
     Invitation,
+    PaginatedEmailDeviceList,
     PaginatedInvitationList,
     PaginatedUserList,
     PasswordChallenge,
@@ -115,6 +118,7 @@ CHALLENGE_MODELS: dict[str, type[BaseModel]] = {
     "ak-stage-prompt": PromptChallenge,
     "ak-stage-email": EmailChallenge,
     "ak-stage-consent": ConsentChallenge,
+    "ak-stage-authenticator-email": AuthenticatorEmailChallenge,
 }
 API_MODELS: dict[str, type[BaseModel]] = {
     "SessionUser": SessionUser,
@@ -122,6 +126,8 @@ API_MODELS: dict[str, type[BaseModel]] = {
     "User": User,
     "Invitation": Invitation,
     "PaginatedInvitationList": PaginatedInvitationList,
+    "EmailDevice": EmailDevice,
+    "PaginatedEmailDeviceList": PaginatedEmailDeviceList,
 }
 
 DUMP_DIR = os.environ.get("KEYFLOW_CHALLENGE_DUMP", "")
