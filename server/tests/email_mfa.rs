@@ -12,7 +12,7 @@ use chrono::Utc;
 use common::smtp::{ReceivedMail, SmtpSink};
 use common::*;
 use keyflow::store::{email_device, user};
-use reqwest::{Method, StatusCode};
+use reqwest::{header, Method, StatusCode};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::{json, Value};
 
@@ -23,6 +23,7 @@ both_databases!(
     resending_mails_a_new_code_and_is_rate_limited,
     signing_in_with_an_emailed_code,
     a_wrong_code_throttles_the_device,
+    both_steps_work_without_javascript,
 );
 
 const SETUP_FLOW: &str = "default-authenticator-email-setup";
@@ -561,4 +562,123 @@ async fn a_wrong_code_throttles_the_device(db: Db) {
         0,
         "a success resets the count"
     );
+}
+
+/// Posts a form to the flow page, as a browser without JavaScript does; returns the status,
+/// the `Location` and the page.
+async fn form_post(
+    browser: &Browser,
+    slug: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String, String) {
+    let response = browser
+        .client
+        .post(browser.url(&format!("/if/flow/{slug}/")))
+        .form(form)
+        .send()
+        .await
+        .expect("form post");
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, location, response.text().await.expect("page"))
+}
+
+async fn page(browser: &Browser, slug: &str) -> String {
+    let response = browser
+        .client
+        .get(browser.url(&format!("/if/flow/{slug}/")))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.expect("page")
+}
+
+async fn both_steps_work_without_javascript(db: Db) {
+    let sink = SmtpSink::start().await;
+    let server = server_with_setup_flow(db, &sink).await;
+    let browser = signed_in(&server).await;
+    let csrf = browser.cookie(CSRF_COOKIE).expect("CSRF cookie");
+
+    // Set-up: the page shows the masked address, a code field and "send a new code".
+    let html = page(&browser, SETUP_FLOW).await;
+    assert!(
+        html.contains(r#"data-component="ak-stage-authenticator-email""#),
+        "{html}"
+    );
+    assert!(html.contains(MASKED_ADMIN), "{html}");
+    assert!(html.contains(r#"name="code""#), "{html}");
+    assert!(html.contains("Send a new code"), "{html}");
+    sink.wait_for(1, MAIL_WAIT).await;
+    let (status, _, html) = form_post(
+        &browser,
+        SETUP_FLOW,
+        &[("component", COMPONENT), ("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(MASKED_ADMIN), "{html}");
+    let mut mails = sink.wait_for(2, MAIL_WAIT).await;
+    mails.sort_by_key(expiry_of);
+    let code = code_of(&mails[1]);
+    let (status, location, _) = form_post(
+        &browser,
+        SETUP_FLOW,
+        &[
+            ("component", COMPONENT),
+            ("csrf_token", &csrf),
+            ("code", &code),
+        ],
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/"));
+    assert!(email_devices(&server).await[0].confirmed);
+
+    // Validation: the email device offers "Email me a code"; its form posts the pick.
+    let (other, _) = up_to_validation(&server).await;
+    let html = page(&other, AUTH_FLOW).await;
+    assert!(html.contains("Email me a code"), "{html}");
+    let device = email_devices(&server).await.remove(0);
+    let picked = json!({
+        "device_class": "email",
+        "device_uid": device.id.to_string(),
+        "challenge": {"email": MASKED_ADMIN},
+        "last_used": null,
+    })
+    .to_string();
+    let (status, _, html) = form_post(
+        &other,
+        AUTH_FLOW,
+        &[
+            ("component", "ak-stage-authenticator-validate"),
+            ("selected_challenge", &picked),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("We sent a code to"), "{html}");
+    // Shown as "sent", not as an error (the text is only in the page's embedded challenge).
+    assert!(!html.contains("<p>Empty response</p>"), "{html}");
+    assert!(
+        !html.contains(r#"data-field-error="non_field_errors""#),
+        "{html}"
+    );
+    let mails = sink.wait_for(3, MAIL_WAIT).await;
+    let newest = mails.iter().max_by_key(|m| expiry_of(m)).expect("mails");
+    let (status, location, _) = form_post(
+        &other,
+        AUTH_FLOW,
+        &[
+            ("component", "ak-stage-authenticator-validate"),
+            ("code", &code_of(newest)),
+        ],
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/"));
+    assert_eq!(other.me().await.1["user"]["username"], ADMIN);
 }
