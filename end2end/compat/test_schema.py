@@ -80,17 +80,20 @@ from authentik_client.api_client import ApiClient  # noqa: E402
 from authentik_client.configuration import Configuration  # noqa: E402
 from authentik_client.models import (  # noqa: E402
     AccessDeniedChallenge,
+    AuthenticatorEmailChallenge,
     AuthenticatorStaticChallenge,
     AuthenticatorTOTPChallenge,
     AuthenticatorValidationChallenge,
     AuthenticatorWebAuthnChallenge,
     ConsentChallenge,
     EmailChallenge,
+    EmailDevice,
     FlowDiagram,
     FlowErrorChallenge,
     Group,
     IdentificationChallenge,
     Invitation,
+    PaginatedEmailDeviceList,
     PaginatedGroupList,
     PaginatedInvitationList,
     PaginatedUserList,
@@ -118,6 +121,7 @@ CHALLENGE_MODELS: dict[str, type[BaseModel]] = {
     "ak-stage-prompt": PromptChallenge,
     "ak-stage-email": EmailChallenge,
     "ak-stage-consent": ConsentChallenge,
+    "ak-stage-authenticator-email": AuthenticatorEmailChallenge,
 }
 API_MODELS: dict[str, type[BaseModel]] = {
     "SessionUser": SessionUser,
@@ -125,6 +129,8 @@ API_MODELS: dict[str, type[BaseModel]] = {
     "User": User,
     "Invitation": Invitation,
     "PaginatedInvitationList": PaginatedInvitationList,
+    "EmailDevice": EmailDevice,
+    "PaginatedEmailDeviceList": PaginatedEmailDeviceList,
     "FlowDiagram": FlowDiagram,
     "Group": Group,
     "PaginatedGroupList": PaginatedGroupList,

@@ -76,6 +76,8 @@ pub enum ChallengeKind {
     AuthenticatorSms(AuthenticatorSmsChallenge),
     #[serde(rename = "ak-stage-authenticator-duo")]
     AuthenticatorDuo(AuthenticatorDuoChallenge),
+    #[serde(rename = "ak-stage-authenticator-email")]
+    AuthenticatorEmail(AuthenticatorEmailChallenge),
 }
 
 impl ChallengeKind {
@@ -98,6 +100,7 @@ impl ChallengeKind {
             Self::AuthenticatorValidate(_) => c::AUTHENTICATOR_VALIDATE,
             Self::AuthenticatorSms(_) => c::AUTHENTICATOR_SMS,
             Self::AuthenticatorDuo(_) => c::AUTHENTICATOR_DUO,
+            Self::AuthenticatorEmail(_) => c::AUTHENTICATOR_EMAIL,
         }
     }
 }
@@ -310,6 +313,16 @@ pub struct AuthenticatorSmsChallenge {
     #[serde(flatten)]
     pub user: PendingUserInfo,
     pub phone_number_required: bool,
+}
+
+/// `ak-stage-authenticator-email` (spec §4.9): `email` is the address codes go to, masked
+/// (`j***@e******.com`), or null while the person still has to give one (`email_required`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuthenticatorEmailChallenge {
+    #[serde(flatten)]
+    pub user: PendingUserInfo,
+    pub email: Option<String>,
+    pub email_required: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -30,6 +30,7 @@ pub mod component {
     pub const AUTHENTICATOR_VALIDATE: &str = "ak-stage-authenticator-validate";
     pub const AUTHENTICATOR_SMS: &str = "ak-stage-authenticator-sms";
     pub const AUTHENTICATOR_DUO: &str = "ak-stage-authenticator-duo";
+    pub const AUTHENTICATOR_EMAIL: &str = "ak-stage-authenticator-email";
 }
 
 /// Where the executor API lives for a flow slug; `query` is the page's raw query string.

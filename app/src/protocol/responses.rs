@@ -40,6 +40,17 @@ pub struct AuthenticatorTotpResponse {
     pub code: String,
 }
 
+/// `ak-stage-authenticator-email`: the address to mail a code to, or the code that arrived
+/// (with a code, the address is ignored). Neither: keyflow mails a new code to the address
+/// already given (authentik answers "email required").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuthenticatorEmailResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
 /// `ak-stage-authenticator-static`: nothing but the component (any POST confirms).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuthenticatorStaticResponse {}

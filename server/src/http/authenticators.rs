@@ -3,9 +3,11 @@
 //! (see `admin::authenticate`); nobody reaches another user's device (it is a 404, so ids are
 //! not probed either).
 
+use std::collections::HashMap;
+
 use axum::{
     body::Bytes,
-    extract::{ConnectInfo, Path, State},
+    extract::{ConnectInfo, Path, Query, State},
     http::{HeaderMap, Method, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -14,9 +16,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 
-use super::{admin, errors::ApiError, executor::parse_body, AppState};
+use super::{admin, errors::ApiError, executor::parse_body, pagination::PageRequest, AppState};
 use crate::events;
 use crate::mfa::devices::{self, Device, DeviceClass};
+use crate::store::{email_device, user};
 
 /// authentik's longest device name.
 pub const MAX_NAME_LEN: usize = 64;
@@ -54,6 +57,90 @@ pub fn device_json(device: &Device) -> Value {
     })
 }
 
+/// authentik's `PartialUser`.
+fn partial_user(user: &user::Model) -> Value {
+    json!({
+        "pk": user.id,
+        "username": user.username,
+        "name": user.name,
+        "is_active": user.is_active,
+        "last_login": user.last_login.map(api_time),
+        "email": user.email,
+        "attributes": user.attributes,
+        "uid": user.uuid.simple().to_string(),
+    })
+}
+
+/// authentik's `EmailDevice` (`/email/…`): the address in full, for its owner.
+fn email_json(row: &email_device::Model, owner: &user::Model) -> Value {
+    json!({
+        "name": row.name,
+        "pk": row.id,
+        "email": row.email,
+        "user": partial_user(owner),
+    })
+}
+
+/// The caller's confirmed email device rows, oldest first.
+async fn own_email_rows(
+    state: &AppState,
+    user_id: i32,
+) -> Result<Vec<email_device::Model>, ApiError> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    Ok(email_device::Entity::find()
+        .filter(email_device::Column::UserId.eq(user_id))
+        .filter(email_device::Column::Confirmed.eq(true))
+        .order_by_asc(email_device::Column::Id)
+        .all(&state.services.db)
+        .await?)
+}
+
+/// `GET /api/v3/authenticators/email/`: the caller's email devices, paginated
+/// (`PaginatedEmailDeviceList`).
+pub async fn list_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let caller = admin::require_user(&state, &headers, &Method::GET).await?;
+    let request = match PageRequest::from_query(&params) {
+        Ok(request) => request,
+        Err(invalid) => return Ok(invalid.into_response()),
+    };
+    let rows = own_email_rows(&state, caller.user().id).await?;
+    let count = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+    if let Err(invalid) = request.check(count) {
+        return Ok(invalid.into_response());
+    }
+    let skip = usize::try_from((request.page - 1) * request.page_size).unwrap_or(usize::MAX);
+    let take = usize::try_from(request.page_size).unwrap_or(usize::MAX);
+    let results = rows
+        .iter()
+        .skip(skip)
+        .take(take)
+        .map(|row| email_json(row, caller.user()))
+        .collect();
+    Ok(request.respond(count, results))
+}
+
+/// The per-kind serializer (`/email/{id}/` is authentik's `EmailDevice`; the others carry
+/// `pk`, `name`, `created`, `last_used`).
+async fn kind_body(
+    state: &AppState,
+    owner: &user::Model,
+    device: &Device,
+) -> Result<Value, ApiError> {
+    use sea_orm::EntityTrait;
+    if device.class == DeviceClass::Email {
+        let row = email_device::Entity::find_by_id(device.id)
+            .one(&state.services.db)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        return Ok(email_json(&row, owner));
+    }
+    Ok(kind_json(device))
+}
+
 /// The per-kind serializer (`/totp/{id}/`, `/static/{id}/`, `/webauthn/{id}/`).
 fn kind_json(device: &Device) -> Value {
     let mut value = json!({
@@ -79,9 +166,12 @@ pub async fn list_all(
 
 fn class_of(kind: &str) -> Result<DeviceClass, ApiError> {
     match DeviceClass::parse(kind) {
-        Some(class @ (DeviceClass::Totp | DeviceClass::Static | DeviceClass::Webauthn)) => {
-            Ok(class)
-        }
+        Some(
+            class @ (DeviceClass::Totp
+            | DeviceClass::Static
+            | DeviceClass::Webauthn
+            | DeviceClass::Email),
+        ) => Ok(class),
         _ => Err(ApiError::NotFound),
     }
 }
@@ -109,8 +199,8 @@ pub async fn retrieve(
     Path((kind, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let (_, device) = own_device(&state, &headers, &Method::GET, &kind, &id).await?;
-    Ok(Json(kind_json(&device)))
+    let (caller, device) = own_device(&state, &headers, &Method::GET, &kind, &id).await?;
+    Ok(Json(kind_body(&state, caller.user(), &device).await?))
 }
 
 /// PATCH (or PUT) `{"name": …}`.
@@ -121,7 +211,7 @@ pub async fn rename(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (_, mut device) = own_device(&state, &headers, &method, &kind, &id).await?;
+    let (caller, mut device) = own_device(&state, &headers, &method, &kind, &id).await?;
     let body = parse_body(&headers, &body)?;
     let name = match body.get("name") {
         None if method == Method::PATCH => None,
@@ -141,7 +231,7 @@ pub async fn rename(
         devices::rename(&state.services.db, &device, &name).await?;
         device.name = name;
     }
-    Ok(Json(kind_json(&device)).into_response())
+    Ok(Json(kind_body(&state, caller.user(), &device).await?).into_response())
 }
 
 fn field_error(message: &str) -> Response {

@@ -90,6 +90,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v3/authenticators/all/", get(authenticators::list_all))
         .route(
+            "/api/v3/authenticators/email/",
+            get(authenticators::list_email),
+        )
+        .route(
             "/api/v3/authenticators/{kind}/{id}/",
             get(authenticators::retrieve)
                 .patch(authenticators::rename)

@@ -5,6 +5,7 @@
 //!   user id is the associated data, so a sealed key copied onto another user's row fails to
 //!   open instead of granting that user the device.
 //! - Static tokens are stored as HMAC-SHA256 under their own key (see `static_tokens`).
+//! - Emailed one-time codes likewise, under a third key, bound to their device (see `email`).
 //!
 //! Changing the install's secret key makes existing TOTP devices unusable (they fail to open
 //! and are treated as not matching), exactly like authentik's signed data.
@@ -41,6 +42,7 @@ pub enum CryptoError {
 pub struct MfaKeys {
     seal: [u8; 32],
     token_mac: [u8; 32],
+    email_code_mac: [u8; 32],
 }
 
 impl std::fmt::Debug for MfaKeys {
@@ -73,6 +75,7 @@ impl MfaKeys {
         Self {
             seal: expand(&hkdf, b"totp device secret v1"),
             token_mac: expand(&hkdf, b"static token v1"),
+            email_code_mac: expand(&hkdf, b"email code v1"),
         }
     }
 
@@ -120,14 +123,28 @@ impl MfaKeys {
 
     /// The stored form of a static token: hex HMAC-SHA256 under the token key.
     pub fn token_hash(&self, token: &str) -> String {
-        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(&self.token_mac) {
-            Ok(mac) => mac,
-            // HMAC takes keys of any length; this arm is unreachable in practice.
-            Err(_) => return String::new(),
-        };
-        mac.update(token.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hmac_hex(&self.token_mac, token.as_bytes())
     }
+
+    /// The stored form of an emailed code: hex HMAC-SHA256 of `<device id>:<code>` under the
+    /// email code key. The device id is part of the input, so a hash copied onto another
+    /// device's row does not match there.
+    pub fn email_code_hash(&self, device_id: i32, code: &str) -> String {
+        hmac_hex(
+            &self.email_code_mac,
+            format!("{device_id}:{code}").as_bytes(),
+        )
+    }
+}
+
+fn hmac_hex(key: &[u8; 32], input: &[u8]) -> String {
+    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length; this arm is unreachable in practice.
+        Err(_) => return String::new(),
+    };
+    mac.update(input);
+    hex::encode(mac.finalize().into_bytes())
 }
 
 #[cfg(test)]
@@ -187,5 +204,18 @@ mod tests {
         assert_ne!(hash, keys.token_hash("abcDEF123457"));
         assert_ne!(hash, MfaKeys::derive("other").token_hash("abcDEF123456"));
         assert!(!format!("{keys:?}").contains(&hex::encode(keys.seal)));
+    }
+
+    #[test]
+    fn email_code_hashes_are_keyed_and_bound_to_the_device() {
+        let keys = MfaKeys::derive("install secret");
+        let hash = keys.email_code_hash(7, "123456");
+        assert_eq!(hash.len(), 64);
+        assert_eq!(hash, keys.email_code_hash(7, "123456"));
+        assert_ne!(hash, keys.email_code_hash(8, "123456"));
+        assert_ne!(hash, keys.email_code_hash(7, "123457"));
+        // Not the static-token hash of the same text either (separate keys).
+        assert_ne!(hash, keys.token_hash("7:123456"));
+        assert_ne!(hash, MfaKeys::derive("other").email_code_hash(7, "123456"));
     }
 }

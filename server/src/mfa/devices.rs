@@ -1,5 +1,5 @@
 //! The user's authenticator devices across kinds: listing, lookup, rename, delete, and code
-//! verification for the code-based kinds (TOTP and static tokens).
+//! verification for the code-based kinds (TOTP, static tokens and emailed codes).
 //!
 //! Concurrency: acceptance is decided by a conditional write, not by a read followed by a write.
 //! A TOTP step is taken with `UPDATE … SET last_t = step WHERE last_t < step`, a static token by
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::crypto::MfaKeys;
 use super::throttle::blocked_until;
 use super::totp::{self, CodeCheck, TotpAlgorithm, TotpParams};
-use crate::store::{static_device, static_token, totp_device, webauthn_device};
+use crate::store::{email_device, static_device, static_token, totp_device, webauthn_device};
 
 /// authentik's device classes (the model name without "device").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -147,6 +147,20 @@ impl From<webauthn_device::Model> for Device {
     }
 }
 
+impl From<email_device::Model> for Device {
+    fn from(m: email_device::Model) -> Self {
+        Self {
+            class: DeviceClass::Email,
+            id: m.id,
+            user_id: m.user_id,
+            name: m.name,
+            confirmed: m.confirmed,
+            created: m.created,
+            last_used: m.last_used,
+        }
+    }
+}
+
 /// All confirmed devices of a user, in device-class order, then oldest first.
 pub async fn confirmed_for_user(
     db: &DatabaseConnection,
@@ -183,6 +197,16 @@ pub async fn confirmed_for_user(
             .into_iter()
             .map(Device::from),
     );
+    devices.extend(
+        email_device::Entity::find()
+            .filter(email_device::Column::UserId.eq(user_id))
+            .filter(email_device::Column::Confirmed.eq(true))
+            .order_by_asc(email_device::Column::Id)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(Device::from),
+    );
     Ok(devices)
 }
 
@@ -203,6 +227,10 @@ pub async fn find_own(
             .await?
             .map(Device::from),
         DeviceClass::Webauthn => webauthn_device::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(Device::from),
+        DeviceClass::Email => email_device::Entity::find_by_id(id)
             .one(db)
             .await?
             .map(Device::from),
@@ -235,6 +263,13 @@ pub async fn rename(db: &DatabaseConnection, device: &Device, name: &str) -> Res
                 .exec(db)
                 .await?;
         }
+        DeviceClass::Email => {
+            email_device::Entity::update_many()
+                .col_expr(email_device::Column::Name, name)
+                .filter(email_device::Column::Id.eq(device.id))
+                .exec(db)
+                .await?;
+        }
         _ => {}
     }
     Ok(())
@@ -260,6 +295,11 @@ pub async fn delete(db: &DatabaseConnection, device: &Device) -> Result<(), DbEr
         }
         DeviceClass::Webauthn => {
             webauthn_device::Entity::delete_by_id(device.id)
+                .exec(db)
+                .await?;
+        }
+        DeviceClass::Email => {
+            email_device::Entity::delete_by_id(device.id)
                 .exec(db)
                 .await?;
         }
@@ -294,6 +334,13 @@ pub async fn mark_used(
             webauthn_device::Entity::update_many()
                 .col_expr(webauthn_device::Column::LastUsed, Expr::value(now))
                 .filter(webauthn_device::Column::Id.eq(device.id))
+                .exec(db)
+                .await?;
+        }
+        DeviceClass::Email => {
+            email_device::Entity::update_many()
+                .col_expr(email_device::Column::LastUsed, Expr::value(now))
+                .filter(email_device::Column::Id.eq(device.id))
                 .exec(db)
                 .await?;
         }
@@ -482,6 +529,14 @@ pub async fn delete_unconfirmed<C: ConnectionTrait>(
                     .await?;
             }
         }
+        DeviceClass::Email => {
+            email_device::Entity::delete_many()
+                .filter(email_device::Column::UserId.eq(user_id))
+                .filter(email_device::Column::Confirmed.eq(false))
+                .filter(email_device::Column::Id.ne(keep))
+                .exec(db)
+                .await?;
+        }
         _ => {}
     }
     Ok(())
@@ -602,7 +657,7 @@ pub enum CodeVerification {
 }
 
 /// Tries `code` against every confirmed code-based device of the user whose class is in
-/// `classes`, in class order (static, then TOTP), until one accepts it.
+/// `classes`, in class order (static, TOTP, then email), until one accepts it.
 pub async fn verify_code(
     db: &DatabaseConnection,
     keys: &MfaKeys,
@@ -636,6 +691,26 @@ pub async fn verify_code(
             .await?;
         for device in devices {
             match verify_totp(db, keys, &device, code, now).await? {
+                CodeOutcome::Accepted => return Ok(CodeVerification::Accepted(device.into())),
+                CodeOutcome::Throttled => throttled = true,
+                CodeOutcome::Rejected => {}
+            }
+        }
+    }
+    if classes.contains(&DeviceClass::Email) {
+        let devices = email_device::Entity::find()
+            .filter(email_device::Column::UserId.eq(user_id))
+            .filter(email_device::Column::Confirmed.eq(true))
+            .order_by_asc(email_device::Column::Id)
+            .all(db)
+            .await?;
+        for device in devices {
+            // Only a device with a pending code is tried: one without cannot match, and
+            // counting a failure against it would throttle an address that was never mailed.
+            if device.token_hash.is_none() {
+                continue;
+            }
+            match super::email::verify(db, keys, &device, code, now).await? {
                 CodeOutcome::Accepted => return Ok(CodeVerification::Accepted(device.into())),
                 CodeOutcome::Throttled => throttled = true,
                 CodeOutcome::Rejected => {}

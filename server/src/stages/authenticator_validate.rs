@@ -1,5 +1,5 @@
 //! Authenticator validation: asks the user for a second factor from one of their confirmed
-//! devices (a code for static/TOTP, an assertion for WebAuthn), or — when they have none —
+//! devices (a code for static/TOTP/email, an assertion for WebAuthn), or — when they have none —
 //! skips, denies, or injects a set-up stage into the running plan (`not_configured_action`).
 //!
 //! ```text
@@ -12,12 +12,14 @@
 //!      devices? ──none──▶ skip: pass │ deny: access denied │ configure: inject stage (or picker)
 //!         │some
 //!         ▼
-//!      Show(device_challenges) ◀── POST selected_challenge (picker, "Empty response")
+//!      Show(device_challenges) ◀── POST selected_challenge (picker, "Empty response";
+//!         │                              an email device is mailed a code, see `email`)
 //!         │ POST code / webauthn
 //!         ▼
 //!      valid ──▶ auth_method "auth_mfa", mfa_devices += device, device.last_used = now ─▶ pass
 //! ```
 
+mod email;
 mod webauthn;
 
 use app::protocol::{
@@ -224,6 +226,10 @@ impl AuthenticatorValidateStage {
                         None => continue,
                     }
                 }
+                DeviceClass::Email => match email::device_challenge(cx, device).await? {
+                    Some(payload) => payload,
+                    None => continue,
+                },
                 _ => json!({}),
             };
             challenges.push(DeviceChallenge {
@@ -527,6 +533,34 @@ impl Stage for AuthenticatorValidateStage {
                     let errors =
                         ResponseErrors::single("selected_challenge", INVALID_CHALLENGE, "invalid");
                     return self.failed(cx, errors, false).await;
+                }
+                // The picked device goes first in the re-rendered list, so that a page without
+                // script state (or a reload) shows that device's form.
+                let mut reordered = challenges.clone();
+                if let Some(at) = reordered.iter().position(|c| {
+                    c.device_class == selected.device_class && c.device_uid == selected.device_uid
+                }) {
+                    let picked = reordered.remove(at);
+                    reordered.insert(0, picked);
+                }
+                cx.context.set_extra(CHALLENGES_KEY, &reordered);
+                if selected.device_class == DeviceClass::Email.as_str() && code.is_none() {
+                    match email::send_code(cx, user.as_ref(), &selected.device_uid).await? {
+                        email::Sent::Queued => {}
+                        email::Sent::Limited => {
+                            let errors = super::authenticator_email::CodeMail::limited_errors();
+                            return self.failed(cx, errors, false).await;
+                        }
+                        email::Sent::Failed => return Ok(StageOutcome::Denied(None)),
+                        email::Sent::NoDevice => {
+                            let errors = ResponseErrors::single(
+                                "selected_challenge",
+                                INVALID_CHALLENGE,
+                                "invalid",
+                            );
+                            return self.failed(cx, errors, false).await;
+                        }
+                    }
                 }
             }
             Ok(None) => {}

@@ -122,8 +122,47 @@ pub fn too_many_attempts(minutes: i64) -> String {
 }
 
 /// sha256 of the lower-cased address: the rate limit's key, without keeping the address.
-fn address_key(address: &str) -> String {
+pub(crate) fn address_key(address: &str) -> String {
     hex::encode(Sha256::digest(address.trim().to_lowercase().as_bytes()))
+}
+
+/// Counts one mail under `key` (see [`address_key`]) unless `max` were already sent within
+/// `window`; `false`: over the limit, send nothing. Kept in the database so that the limit
+/// holds across instances. The attempt is written first and counted after, so that two
+/// instances racing can only refuse too eagerly, never send too many.
+pub(crate) async fn take_send_attempt(
+    cx: &StageCx<'_>,
+    key: &str,
+    max: u32,
+    window: Duration,
+) -> EngineResult<bool> {
+    let since = cx.now - window;
+    let id = Uuid::new_v4();
+    email_send_attempt::ActiveModel {
+        id: Set(id),
+        address_hash: Set(key.to_owned()),
+        sent_at: Set(cx.now),
+    }
+    .insert(cx.db())
+    .await?;
+    let count = email_send_attempt::Entity::find()
+        .filter(email_send_attempt::Column::AddressHash.eq(key))
+        .filter(email_send_attempt::Column::SentAt.gt(since))
+        .count(cx.db())
+        .await?;
+    if count > u64::from(max) {
+        email_send_attempt::Entity::delete_by_id(id)
+            .exec(cx.db())
+            .await?;
+        return Ok(false);
+    }
+    // Old attempts under this key are of no further use.
+    email_send_attempt::Entity::delete_many()
+        .filter(email_send_attempt::Column::AddressHash.eq(key))
+        .filter(email_send_attempt::Column::SentAt.lte(since))
+        .exec(cx.db())
+        .await?;
+    Ok(true)
 }
 
 /// Where the link goes: `<origin>/if/flow/<slug>/?<query without flow_token>&flow_token=<key>`.
@@ -164,37 +203,15 @@ impl EmailStage {
     }
 
     /// Counts one mail to `address` unless `recovery_max_attempts` were already sent within
-    /// `recovery_cache_timeout`. The attempt is written first and counted after, so that two
-    /// instances racing can only refuse too eagerly, never send too many.
+    /// `recovery_cache_timeout` (see [`take_send_attempt`]).
     async fn take_attempt(&self, cx: &StageCx<'_>, address: &str) -> EngineResult<bool> {
-        let key = address_key(address);
-        let since = cx.now - self.recovery_cache_timeout.value;
-        let id = Uuid::new_v4();
-        email_send_attempt::ActiveModel {
-            id: Set(id),
-            address_hash: Set(key.clone()),
-            sent_at: Set(cx.now),
-        }
-        .insert(cx.db())
-        .await?;
-        let count = email_send_attempt::Entity::find()
-            .filter(email_send_attempt::Column::AddressHash.eq(key.as_str()))
-            .filter(email_send_attempt::Column::SentAt.gt(since))
-            .count(cx.db())
-            .await?;
-        if count > u64::from(self.recovery_max_attempts) {
-            email_send_attempt::Entity::delete_by_id(id)
-                .exec(cx.db())
-                .await?;
-            return Ok(false);
-        }
-        // Old attempts of this address are of no further use.
-        email_send_attempt::Entity::delete_many()
-            .filter(email_send_attempt::Column::AddressHash.eq(key.as_str()))
-            .filter(email_send_attempt::Column::SentAt.lte(since))
-            .exec(cx.db())
-            .await?;
-        Ok(true)
+        take_send_attempt(
+            cx,
+            &address_key(address),
+            self.recovery_max_attempts,
+            self.recovery_cache_timeout.value,
+        )
+        .await
     }
 
     /// Makes a flow token for the running plan and queues the link mail (or, for an unknown

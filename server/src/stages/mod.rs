@@ -2,6 +2,7 @@
 //! as JSON in `stages.config`) and its [`Stage`] implementation. Adding a stage kind means one
 //! module here, one variant below and one component in `app::ui::stages`.
 
+pub mod authenticator_email;
 pub mod authenticator_static;
 pub mod authenticator_totp;
 pub mod authenticator_validate;
@@ -14,7 +15,6 @@ pub mod user_login;
 pub mod user_logout;
 // Configuration only so far: their Stage impls answer "not implemented yet".
 pub mod authenticator_duo;
-pub mod authenticator_email;
 pub mod authenticator_sms;
 pub mod authenticator_webauthn;
 pub mod captcha;

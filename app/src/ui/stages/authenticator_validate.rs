@@ -2,6 +2,10 @@
 //! them (the server orders them most recently used first, so the default is the device used
 //! last); the chosen device's form follows. With no device but several set-up stages on offer,
 //! the person picks which one to set up.
+//!
+//! Email devices: asking for a code posts the device as `selected_challenge`; the server mails
+//! the code and answers with the same challenge (that device first) and the error "Empty
+//! response", which here means "sent" and is shown as a notice.
 
 use leptos::prelude::*;
 use serde_json::Value;
@@ -103,11 +107,15 @@ fn DeviceValidation(devices: Vec<DeviceChallenge>, stage: StageCx) -> impl IntoV
     }
 }
 
+/// authentik's answer to a device pick (it carries no code): for email, "the code was sent".
+const EMPTY_RESPONSE: &str = "Empty response";
+
 fn device_form(device: DeviceChallenge, stage: StageCx) -> AnyView {
     let flow = stage.flow.clone();
     let errors = stage.errors_for("code");
     match device.device_class.as_str() {
-        class @ ("totp" | "static" | "sms" | "email") => {
+        "email" => view! { <EmailCodeForm device stage/> }.into_any(),
+        class @ ("totp" | "static" | "sms") => {
             let numeric = class != "static";
             let label = if numeric {
                 "Code from your authenticator"
@@ -151,6 +159,83 @@ fn device_form(device: DeviceChallenge, stage: StageCx) -> AnyView {
         }
         .into_any(),
     }
+}
+
+#[component]
+fn EmailCodeForm(device: DeviceChallenge, stage: StageCx) -> impl IntoView {
+    let flow = stage.flow.clone();
+    let busy = flow.busy;
+    let errors = stage.errors_for("code");
+    let masked = device
+        .challenge
+        .get("email")
+        .and_then(Value::as_str)
+        .unwrap_or("your email address")
+        .to_owned();
+    // "Empty response" answers the pick: shown as "sent", not as an error.
+    let mut stage = stage;
+    let mut sent = false;
+    if let Some(list) = stage.errors.0.get_mut(NON_FIELD_ERRORS) {
+        sent = list.iter().any(|e| e.string == EMPTY_RESPONSE);
+        list.retain(|e| e.string != EMPTY_RESPONSE);
+        if list.is_empty() {
+            stage.errors.0.remove(NON_FIELD_ERRORS);
+        }
+    }
+    let picked = serde_json::to_string(&device).unwrap_or_default();
+    let help = if sent {
+        "We sent a code to "
+    } else {
+        "We can email a code to "
+    };
+    view! {
+        <p
+            class="stage-message"
+            role=sent.then_some("status")
+            data-testid="email-code-help"
+        >
+            {help}
+            <strong data-testid="email-address">{masked}</strong>
+            "."
+        </p>
+        <StageForm
+            stage=stage.clone()
+            component=AUTHENTICATOR_VALIDATE
+            fields=&["code"]
+            to_response=code_response
+        >
+            <CodeInput label="Code from the email" numeric=true errors/>
+            <SubmitButton label="Continue" flow=flow/>
+        </StageForm>
+        <StageForm
+            stage=stage
+            component=AUTHENTICATOR_VALIDATE
+            fields=ALL_FIELDS
+            to_response=pick_response
+        >
+            <input type="hidden" name="selected_challenge" value=picked/>
+            <button
+                type="submit"
+                class="button"
+                data-testid="email-send-code"
+                disabled=move || busy.get()
+            >
+                {if sent { "Send a new code" } else { "Email me a code" }}
+            </button>
+        </StageForm>
+    }
+}
+
+/// The device pick of an email device (its JSON travels in a hidden field, so that the form
+/// works without JavaScript too).
+fn pick_response(fields: &FormFields) -> Value {
+    let response = AuthenticatorValidateResponse {
+        selected_challenge: fields
+            .get("selected_challenge")
+            .and_then(|text| serde_json::from_str::<DeviceChallenge>(&text).ok()),
+        ..Default::default()
+    };
+    response_body(AUTHENTICATOR_VALIDATE, &response)
 }
 
 fn code_response(fields: &FormFields) -> Value {
@@ -201,4 +286,40 @@ fn stage_response(fields: &FormFields) -> Value {
         ..Default::default()
     };
     response_body(AUTHENTICATOR_VALIDATE, &response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_email_pick_posts_the_device_from_the_hidden_field() {
+        let device = DeviceChallenge {
+            device_class: "email".into(),
+            device_uid: "4".into(),
+            challenge: json!({"email": "a***@e******.com"}),
+            last_used: None,
+        };
+        let fields = FormFields(vec![(
+            "selected_challenge".into(),
+            serde_json::to_string(&device).unwrap(),
+        )]);
+        assert_eq!(
+            pick_response(&fields),
+            json!({
+                "component": AUTHENTICATOR_VALIDATE,
+                "selected_challenge": {
+                    "device_class": "email",
+                    "device_uid": "4",
+                    "challenge": {"email": "a***@e******.com"},
+                    "last_used": null,
+                },
+            })
+        );
+        assert_eq!(
+            pick_response(&FormFields(vec![])),
+            json!({"component": AUTHENTICATOR_VALIDATE})
+        );
+    }
 }

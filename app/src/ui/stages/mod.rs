@@ -4,6 +4,7 @@
 //! challenge; components this client cannot show yet get [`UnsupportedStage`].
 
 mod access_denied;
+mod authenticator_email;
 mod authenticator_static;
 mod authenticator_totp;
 mod authenticator_validate;
@@ -23,6 +24,7 @@ mod webauthn_prompt;
 use leptos::prelude::*;
 
 pub use access_denied::AccessDeniedStage;
+pub use authenticator_email::AuthenticatorEmailStage;
 pub use authenticator_static::AuthenticatorStaticStage;
 pub use authenticator_totp::AuthenticatorTotpStage;
 pub use authenticator_validate::AuthenticatorValidateStage;
@@ -75,6 +77,9 @@ pub fn render(challenge: Challenge, flow: FlowState) -> AnyView {
         }
         ChallengeKind::Consent(c) => view! { <ConsentStage challenge=c stage/> }.into_any(),
         ChallengeKind::Email(c) => view! { <EmailStage challenge=c stage/> }.into_any(),
+        ChallengeKind::AuthenticatorEmail(c) => {
+            view! { <AuthenticatorEmailStage challenge=c stage/> }.into_any()
+        }
         _ => view! { <UnsupportedStage component stage/> }.into_any(),
     }
 }

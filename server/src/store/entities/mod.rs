@@ -1,5 +1,6 @@
 //! sea-orm entities, one module per table. Schema changes go into a new migration.
 
+pub mod email_device;
 pub mod email_send_attempt;
 pub mod event;
 pub mod flow;

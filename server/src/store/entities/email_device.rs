@@ -1,0 +1,30 @@
+//! An email authenticator: one-time codes mailed to `email`. Only a keyed hash of the pending
+//! code is stored (see `mfa::email`).
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "email_devices")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    pub user_id: i32,
+    /// The set-up stage the address was registered with (its SMTP settings send the codes).
+    pub stage_id: Uuid,
+    pub name: String,
+    pub email: String,
+    /// False until the person typed the first code sent to the address.
+    pub confirmed: bool,
+    pub created: DateTimeUtc,
+    pub last_used: Option<DateTimeUtc>,
+    /// Hex HMAC-SHA256 of the code last sent; `None` when none is pending (used, or not sent).
+    pub token_hash: Option<String>,
+    /// When the pending code stops working.
+    pub token_expiry: Option<DateTimeUtc>,
+    pub throttling_failure_count: i32,
+    pub throttling_failure_timestamp: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
