@@ -7,6 +7,7 @@
 //! - [`http`]: the axum routes, the only place HTTP exists.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod admin;
 pub mod auth;
 pub mod blueprints;
 pub mod bootstrap;

@@ -2,6 +2,10 @@
 //! is thin; the decisions live in `engine` and `stages`.
 
 pub mod admin;
+pub mod admin_api;
+pub mod admin_flows;
+pub mod admin_policies;
+pub mod admin_stages;
 pub mod authenticators;
 pub mod blueprints;
 pub mod errors;
@@ -95,7 +99,8 @@ pub fn router(state: AppState) -> Router {
             get(pages::default_invalidation),
         )
         .route("/flows/-/cancel/", get(pages::cancel))
-        .route("/if/flow/{slug}/", post(pages::flow_form_post));
+        .route("/if/flow/{slug}/", post(pages::flow_form_post))
+        .merge(admin_api::routes());
     api.leptos_routes_with_context(
         &state,
         routes,
