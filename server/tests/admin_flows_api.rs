@@ -17,6 +17,7 @@ both_databases!(
     every_stage_kind_round_trips_and_secrets_stay_write_only,
     a_used_stage_is_only_deleted_by_force,
     prompts_and_policies_are_compiled_on_save_and_bound,
+    versions_record_changes_diff_and_roll_back,
 );
 
 const FLOWS: &str = "/api/v3/flows/instances/";
@@ -1136,4 +1137,150 @@ async fn prompts_and_policies_are_compiled_on_save_and_bound(db: Db) {
     )
     .await;
     assert_eq!(stage_now["fields"], json!([]));
+}
+
+async fn versions_record_changes_diff_and_roll_back(db: Db) {
+    let server = TestServer::start(db).await;
+    let flow = new_flow(&server, "versioned").await;
+    let identify = new_stage(
+        &server,
+        "identification",
+        "IdentificationStage",
+        json!({"name": "versioned-identify", "user_fields": ["username"]}),
+    )
+    .await;
+    let deny = new_stage(
+        &server,
+        "deny",
+        "DenyStage",
+        json!({"name": "versioned-deny", "deny_message": "Closed."}),
+    )
+    .await;
+    let first = bind(&server, &flow, &identify, 10).await;
+    let second = bind(&server, &flow, &deny, 20).await;
+    let versions_path = format!("{FLOWS}versioned/versions/");
+    let (status, versions) = as_admin(&server, Method::GET, &versions_path, None).await;
+    assert_eq!(status, StatusCode::OK, "{versions}");
+    let numbers: Vec<i64> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![3, 2, 1], "newest first: {versions}");
+    assert_eq!(versions[0]["author"], ADMIN);
+    assert_eq!(versions[0]["summary"], "Stage bound");
+    assert_eq!(versions[2]["summary"], "Flow created");
+    assert!(versions[0].get("snapshot").is_none());
+
+    let (status, diff) = as_admin(
+        &server,
+        Method::GET,
+        &format!("{versions_path}diff/?from=2&to=3"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{diff}");
+    let text = diff["diff"].as_str().unwrap();
+    let added: Vec<&str> = text.lines().filter(|l| l.starts_with("+ ")).collect();
+    assert!(added.iter().any(|l| l.contains("versioned-deny")), "{text}");
+    assert!(
+        text.lines().all(|l| !l.starts_with("- ")),
+        "nothing was removed: {text}"
+    );
+    let (status, errors) = as_admin(
+        &server,
+        Method::GET,
+        &format!("{versions_path}diff/?from=x"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        errors["from"][0].is_string() && errors["to"][0].is_string(),
+        "{errors}"
+    );
+    let (status, _) = as_admin(&server, Method::GET, &format!("{versions_path}99/"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Reorder (version 4): the deny stage comes first.
+    let (status, _) = as_admin(
+        &server,
+        Method::POST,
+        &format!("{FLOWS}versioned/reorder_bindings/"),
+        Some(json!({"bindings": [second["pk"], first["pk"]]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        server.browser().get_flow("versioned", "").await["component"],
+        "ak-stage-access-denied"
+    );
+    let (_, versions) = as_admin(&server, Method::GET, &versions_path, None).await;
+    assert_eq!(versions[0]["number"], 4);
+    assert_eq!(versions[0]["summary"], "Bindings reordered");
+    // Saving without a change adds no version.
+    let (status, _) = as_admin(
+        &server,
+        Method::PATCH,
+        &format!("{FLOWS}versioned/"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, versions) = as_admin(&server, Method::GET, &versions_path, None).await;
+    assert_eq!(versions[0]["number"], 4);
+
+    // Rolling back to version 3 restores the order, as a new version 5.
+    let (status, rolled) = as_admin(
+        &server,
+        Method::POST,
+        &format!("{versions_path}3/rollback/"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rolled}");
+    assert_eq!(rolled["number"], 5);
+    assert_eq!(rolled["summary"], "Rolled back to version 3");
+    assert_eq!(
+        server.browser().get_flow("versioned", "").await["component"],
+        "ak-stage-identification",
+        "the next login follows the restored order"
+    );
+    let flow_now = get_ok(&server, &format!("{FLOWS}versioned/"), "Flow").await;
+    assert_eq!(flow_now["stages"], json!([identify["pk"], deny["pk"]]));
+    let (_, v3) = as_admin(&server, Method::GET, &format!("{versions_path}3/"), None).await;
+    let (_, v5) = as_admin(&server, Method::GET, &format!("{versions_path}5/"), None).await;
+    assert_eq!(
+        v3["snapshot"], v5["snapshot"],
+        "version 5 is version 3 again"
+    );
+
+    // A blueprint apply is a version too.
+    let blueprint = "version: 1\nentries:\n  - model: authentik_flows.flow\n    identifiers:\n      slug: versioned\n    attrs:\n      title: Set by a blueprint\n";
+    let (status, report) = as_admin(
+        &server,
+        Method::POST,
+        "/api/v3/managed/blueprints/apply/",
+        Some(json!({"content": blueprint})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let (_, versions) = as_admin(&server, Method::GET, &versions_path, None).await;
+    assert_eq!(versions[0]["number"], 6, "{versions}");
+    assert!(versions[0]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("Blueprint applied"));
+    assert_eq!(versions[0]["author"], ADMIN);
+    // The default flows got their first version when keyflow applied its blueprints.
+    let (status, defaults) = as_admin(
+        &server,
+        Method::GET,
+        &format!("{FLOWS}{AUTH_FLOW}/versions/"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(defaults[0]["author"], "keyflow", "{defaults}");
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{insert_via, model_context, record, require, update_via, Actor, AdminError};
+use super::{insert_via, model_context, record, require, update_via, versions, Actor, AdminError};
 use crate::blueprints::models::{
     flows::{binding_record, flow_record, BindingStore, FlowStore},
     Fields, ModelStore,
@@ -238,6 +238,7 @@ pub async fn create_flow(
         .await?
         .ok_or(AdminError::NotFound)?;
     record(db, actor, action::MODEL_CREATED, flow_event(&row)).await?;
+    versions::record_version(db, row.id, Some(actor), "Flow created", false).await?;
     Ok(row)
 }
 
@@ -267,6 +268,7 @@ pub async fn update_flow(
         .await?
         .ok_or(AdminError::NotFound)?;
     record(db, actor, action::MODEL_UPDATED, flow_event(&row)).await?;
+    versions::record_version(db, row.id, Some(actor), "Flow edited", false).await?;
     Ok(row)
 }
 
@@ -373,6 +375,7 @@ pub async fn create_binding(
         .await?
         .ok_or(AdminError::NotFound)?;
     record(db, actor, action::MODEL_CREATED, binding_event(&row)).await?;
+    versions::record_version(db, row.flow_id, Some(actor), "Stage bound", false).await?;
     Ok(row)
 }
 
@@ -400,6 +403,17 @@ pub async fn update_binding(
         .await?
         .ok_or(AdminError::NotFound)?;
     record(db, actor, action::MODEL_UPDATED, binding_event(&row)).await?;
+    versions::record_version(db, row.flow_id, Some(actor), "Binding edited", false).await?;
+    if current.flow_id != row.flow_id {
+        versions::record_version(
+            db,
+            current.flow_id,
+            Some(actor),
+            "Binding moved away",
+            false,
+        )
+        .await?;
+    }
     Ok(row)
 }
 
@@ -418,6 +432,7 @@ pub async fn delete_binding(
     BindingStore.delete(&tx, &serde_json::json!(id)).await?;
     tx.commit().await?;
     record(db, actor, action::MODEL_DELETED, binding_event(&current)).await?;
+    versions::record_version(db, current.flow_id, Some(actor), "Binding removed", false).await?;
     Ok(())
 }
 
@@ -484,6 +499,7 @@ pub async fn reorder_bindings(
         ),
     )
     .await?;
+    versions::record_version(db, flow.id, Some(actor), "Bindings reordered", false).await?;
     let rows = flow_stage_binding::Entity::find()
         .filter(flow_stage_binding::Column::FlowId.eq(flow.id))
         .order_by_asc(flow_stage_binding::Column::Order)

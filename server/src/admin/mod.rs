@@ -11,6 +11,7 @@ pub mod error;
 pub mod flows;
 pub mod policies;
 pub mod stages;
+pub mod versions;
 
 use chrono::Utc;
 use sea_orm::{DatabaseConnection, DatabaseTransaction};

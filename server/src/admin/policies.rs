@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{insert_via, model_context, record, require, update_via, Actor, AdminError};
+use super::{insert_via, model_context, record, require, update_via, versions, Actor, AdminError};
 use crate::blueprints::models::{
     policies::{policy_binding_record, policy_record, PolicyBindingStore, PolicyStore},
     Fields, ModelStore,
@@ -249,6 +249,17 @@ pub async fn update_policy(
     tx.commit().await?;
     let row = find_policy(db, id, None).await?;
     record(db, actor, action::MODEL_UPDATED, policy_event(&row)).await?;
+    // Flows that bind this policy behave differently now: each gets a version.
+    let summary = format!("Policy {:?} edited", row.name);
+    for binding in policy_binding::Entity::find()
+        .filter(policy_binding::Column::PolicyId.eq(id))
+        .all(db)
+        .await?
+    {
+        if let Some(flow_id) = versions::flow_of_target(db, binding.target_id).await? {
+            versions::record_version(db, flow_id, Some(actor), &summary, false).await?;
+        }
+    }
     Ok(row)
 }
 
@@ -397,6 +408,9 @@ pub async fn create_policy_binding(
         .await?
         .ok_or(AdminError::NotFound)?;
     record(db, actor, action::MODEL_CREATED, policy_binding_event(&row)).await?;
+    if let Some(flow_id) = versions::flow_of_target(db, row.target_id).await? {
+        versions::record_version(db, flow_id, Some(actor), "Policy bound", false).await?;
+    }
     Ok(row)
 }
 
@@ -430,6 +444,12 @@ pub async fn update_policy_binding(
         .await?
         .ok_or(AdminError::NotFound)?;
     record(db, actor, action::MODEL_UPDATED, policy_binding_event(&row)).await?;
+    for target in [current.target_id, row.target_id] {
+        if let Some(flow_id) = versions::flow_of_target(db, target).await? {
+            versions::record_version(db, flow_id, Some(actor), "Policy binding edited", false)
+                .await?;
+        }
+    }
     Ok(row)
 }
 
@@ -453,6 +473,9 @@ pub async fn delete_policy_binding(
         policy_binding_event(&current),
     )
     .await?;
+    if let Some(flow_id) = versions::flow_of_target(db, current.target_id).await? {
+        versions::record_version(db, flow_id, Some(actor), "Policy binding removed", false).await?;
+    }
     Ok(())
 }
 

@@ -3,6 +3,11 @@
 //! `POST /api/v3/flows/instances/{slug}/reorder_bindings/` with `{"bindings": [pk, …]}` (the
 //! flow's binding pks, first runs first) answers the bindings in their new order, or 400 when
 //! the list is not exactly the flow's bindings (an editor showing a stale flow).
+//!
+//! Versions (keyflow's own paths): `GET …/instances/{slug}/versions/` (newest first, without
+//! snapshots), `GET …/versions/{number}/` (with the blueprint `snapshot`),
+//! `GET …/versions/diff/?from=&to=` (`{"from", "to", "diff"}`, a line diff) and
+//! `POST …/versions/{number}/rollback/` (the new version).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,9 +30,9 @@ use super::admin_api::{
 use super::{executor::parse_body, AppState};
 use crate::admin::{
     flows::{self, BindingInput, BindingQuery, FlowInput, FlowQuery},
-    AdminError,
+    versions, AdminError,
 };
-use crate::store::{flow, flow_stage_binding, stage};
+use crate::store::{flow, flow_stage_binding, flow_version, stage};
 
 const FLOW_KEYS: &[&str] = &[
     "name",
@@ -70,6 +75,22 @@ pub fn routes() -> Router<AppState> {
             post(reorder_bindings),
         )
         .route("/api/v3/flows/instances/{slug}/export/", get(export_flow))
+        .route(
+            "/api/v3/flows/instances/{slug}/versions/",
+            get(list_versions),
+        )
+        .route(
+            "/api/v3/flows/instances/{slug}/versions/diff/",
+            get(diff_versions),
+        )
+        .route(
+            "/api/v3/flows/instances/{slug}/versions/{number}/",
+            get(retrieve_version),
+        )
+        .route(
+            "/api/v3/flows/instances/{slug}/versions/{number}/rollback/",
+            post(rollback_version),
+        )
         .route(
             "/api/v3/flows/bindings/",
             get(list_bindings).post(create_binding),
@@ -439,6 +460,113 @@ async fn destroy_binding(
             let actor = api(actor(&state, &headers, &Method::DELETE, peer).await)?;
             answer(flows::delete_binding(&state.services.db, &actor, path_uuid(&pk)?).await)?;
             Ok(no_content())
+        }
+        .await,
+    )
+}
+
+// --- versions ------------------------------------------------------------------------------
+
+fn version_json(row: &flow_version::Model, with_snapshot: bool) -> Value {
+    let mut body = json!({
+        "number": row.number,
+        "author": row.author_name,
+        "author_id": row.author_id,
+        "created": super::admin_api::api_time(row.created_at),
+        "summary": row.summary,
+    });
+    if with_snapshot {
+        body["snapshot"] = Value::String(row.snapshot.clone());
+    }
+    body
+}
+
+fn version_number(text: &str) -> Result<i32, Response> {
+    text.trim()
+        .parse::<i32>()
+        .map_err(|_| super::errors::ApiError::NotFound.into_response())
+}
+
+async fn list_versions(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
+            let rows = answer(versions::list_versions(&state.services.db, &actor, &slug).await)?;
+            Ok(ok(Value::Array(
+                rows.iter().map(|v| version_json(v, false)).collect(),
+            )))
+        }
+        .await,
+    )
+}
+
+async fn retrieve_version(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((slug, number)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
+            let number = version_number(&number)?;
+            let row =
+                answer(versions::get_version(&state.services.db, &actor, &slug, number).await)?;
+            Ok(ok(version_json(&row, true)))
+        }
+        .await,
+    )
+}
+
+async fn diff_versions(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    respond(
+        async {
+            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
+            let mut errors = crate::admin::FieldErrors::default();
+            let mut number = |key: &str| match params.get(key).map(|v| v.trim().parse::<i32>()) {
+                Some(Ok(n)) => n,
+                Some(Err(_)) => {
+                    errors.add(key, "A valid integer is required.");
+                    0
+                }
+                None => {
+                    errors.add(key, "This field is required.");
+                    0
+                }
+            };
+            let (from, to) = (number("from"), number("to"));
+            answer(errors.into_result())?;
+            let diff =
+                answer(versions::diff_versions(&state.services.db, &actor, &slug, from, to).await)?;
+            Ok(ok(json!({"from": from, "to": to, "diff": diff})))
+        }
+        .await,
+    )
+}
+
+async fn rollback_version(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((slug, number)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            let actor = api(actor(&state, &headers, &Method::POST, peer).await)?;
+            let number = version_number(&number)?;
+            let row = answer(versions::rollback(&state.services.db, &actor, &slug, number).await)?;
+            Ok(ok(version_json(&row, false)))
         }
         .await,
     )

@@ -6,6 +6,7 @@ mod m0001_initial;
 mod m0002_mfa_devices;
 mod m0003_blueprint_models;
 mod m0007_verify;
+mod m0010_flow_versions;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_mfa_devices::Migration),
             Box::new(m0003_blueprint_models::Migration),
             Box::new(m0007_verify::Migration),
+            Box::new(m0010_flow_versions::Migration),
         ]
     }
 }
