@@ -1283,4 +1283,38 @@ async fn versions_record_changes_diff_and_roll_back(db: Db) {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(defaults[0]["author"], "keyflow", "{defaults}");
+
+    // A version saved under an older slug is not applied to (or as) another flow.
+    let (status, _) = as_admin(
+        &server,
+        Method::PATCH,
+        &format!("{FLOWS}versioned/"),
+        Some(json!({"slug": "renamed"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, errors) = as_admin(
+        &server,
+        Method::POST,
+        &format!("{FLOWS}renamed/versions/3/rollback/"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{errors}");
+    assert!(errors["non_field_errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("another slug"));
+    let (status, _) = as_admin(&server, Method::GET, &format!("{FLOWS}versioned/"), None).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "no flow was created under the old slug"
+    );
+    let flow_now = get_ok(&server, &format!("{FLOWS}renamed/"), "Flow").await;
+    assert_eq!(
+        flow_now["stages"],
+        json!([identify["pk"], deny["pk"]]),
+        "bindings untouched"
+    );
 }

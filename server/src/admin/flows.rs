@@ -507,3 +507,127 @@ pub async fn reorder_bindings(
         .await?;
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::{versions, FieldErrors};
+    use crate::stages::{deny::DenyStage, StageConfig};
+    use crate::store::stage;
+    use sea_orm::ActiveModelTrait;
+
+    async fn fresh_db() -> (DatabaseConnection, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("admin.db").display()
+        );
+        (crate::store::connect_and_migrate(&url).await.unwrap(), dir)
+    }
+
+    fn admin(is_superuser: bool) -> Actor {
+        Actor {
+            user_id: 1,
+            username: "root".into(),
+            is_superuser,
+            client_ip: "127.0.0.1".into(),
+        }
+    }
+
+    async fn deny_stage(db: &DatabaseConnection, name: &str) -> Uuid {
+        let (kind, config) = StageConfig::Deny(DenyStage {
+            deny_message: name.into(),
+        })
+        .to_columns();
+        stage::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            name: Set(name.into()),
+            kind: Set(kind),
+            config: Set(config),
+        }
+        .insert(db)
+        .await
+        .unwrap()
+        .id
+    }
+
+    fn flow_input(slug: &str) -> FlowInput {
+        FlowInput {
+            name: Some(slug.into()),
+            slug: Some(slug.into()),
+            title: Some(slug.into()),
+            designation: Some(FlowDesignation::Authentication),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn only_superusers_act_and_inputs_fail_by_field() {
+        let (db, _dir) = fresh_db().await;
+        let refused = create_flow(&db, &admin(false), flow_input("f")).await;
+        assert!(matches!(refused, Err(AdminError::Forbidden)), "{refused:?}");
+        let missing = create_flow(
+            &db,
+            &admin(true),
+            FlowInput {
+                slug: Some("x y".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+        let Err(AdminError::Invalid(FieldErrors(errors))) = missing else {
+            panic!("{missing:?}");
+        };
+        assert!(errors.contains_key("name") && errors.contains_key("designation"));
+        assert!(list_flows(&db, &admin(true), &FlowQuery::default())
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn reorder_is_all_or_nothing_and_versioned() {
+        let (db, _dir) = fresh_db().await;
+        let actor = admin(true);
+        let flow = create_flow(&db, &actor, flow_input("f")).await.unwrap();
+        let mut bindings = Vec::new();
+        for (order, name) in [(10, "a"), (20, "b"), (30, "c")] {
+            let stage = deny_stage(&db, name).await;
+            let input = BindingInput {
+                target: Some(flow.id),
+                stage: Some(stage),
+                order: Some(order),
+                ..Default::default()
+            };
+            bindings.push(create_binding(&db, &actor, input).await.unwrap().id);
+        }
+        let stale = reorder_bindings(&db, &actor, "f", &[bindings[2], bindings[0]]).await;
+        assert!(matches!(stale, Err(AdminError::Invalid(_))), "{stale:?}");
+        let orders = |rows: Vec<flow_stage_binding::Model>| {
+            rows.into_iter()
+                .map(|b| (b.id, b.order))
+                .collect::<Vec<_>>()
+        };
+        let query = BindingQuery {
+            target: Some(flow.id),
+            ..Default::default()
+        };
+        let before = orders(list_bindings(&db, &actor, &query).await.unwrap());
+        assert_eq!(
+            before,
+            vec![(bindings[0], 10), (bindings[1], 20), (bindings[2], 30)]
+        );
+        let moved = reorder_bindings(&db, &actor, "f", &[bindings[2], bindings[0], bindings[1]])
+            .await
+            .unwrap();
+        assert_eq!(
+            orders(moved),
+            vec![(bindings[2], 10), (bindings[0], 20), (bindings[1], 30)]
+        );
+        let history = versions::list_versions(&db, &actor, "f").await.unwrap();
+        // Created, three bindings, one reorder; the refused reorder left no trace.
+        assert_eq!(history.len(), 5);
+        assert_eq!(history[0].summary, "Bindings reordered");
+        assert_eq!(history[0].author_name, "root");
+    }
+}

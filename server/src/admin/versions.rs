@@ -220,6 +220,22 @@ pub async fn rollback(
 ) -> Result<flow_version::Model, AdminError> {
     let version = get_version(db, actor, slug, number).await?;
     let flow = flow_by_slug(db, slug).await?;
+    // The export identifies the flow by slug: a version saved under another slug would apply
+    // to (or create) that other flow.
+    let same_slug = |line: &str| {
+        line.trim()
+            .strip_prefix("slug: ")
+            .is_some_and(|value| value.trim_matches(['\'', '"']) == slug)
+    };
+    if !version.snapshot.lines().any(same_slug) {
+        return Err(AdminError::field(
+            NON_FIELD_ERRORS,
+            format!(
+                "Version {number} was saved under another slug; give the flow that slug again \
+                 before rolling back to it."
+            ),
+        ));
+    }
     let source = Source {
         name: format!("{slug} version {number}"),
         content: version.snapshot.clone(),

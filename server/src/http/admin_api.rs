@@ -75,15 +75,22 @@ pub(crate) fn error_response(error: AdminError) -> Response {
     }
 }
 
-/// `Ok(value)` or the error's response, for `?`-free handlers.
-pub(crate) type Answer = Result<Response, Response>;
+/// An error answer, boxed (a `Response` is large; handlers pass it up with `?`).
+pub(crate) type Refused = Box<Response>;
 
-pub(crate) fn answer<T>(result: Result<T, AdminError>) -> Result<T, Response> {
-    result.map_err(error_response)
+/// A handler's result: the answer either way.
+pub(crate) type Answer = Result<Response, Refused>;
+
+pub(crate) fn refuse(response: Response) -> Refused {
+    Box::new(response)
 }
 
-pub(crate) fn api<T>(result: Result<T, ApiError>) -> Result<T, Response> {
-    result.map_err(IntoResponse::into_response)
+pub(crate) fn answer<T>(result: Result<T, AdminError>) -> Result<T, Refused> {
+    result.map_err(|e| refuse(error_response(e)))
+}
+
+pub(crate) fn api<T>(result: Result<T, ApiError>) -> Result<T, Refused> {
+    result.map_err(|e| refuse(e.into_response()))
 }
 
 /// What DRF calls a JSON type.
@@ -99,16 +106,16 @@ fn type_name(value: &Value) -> &'static str {
 }
 
 /// The request body as an object (DRF's "Expected a dictionary" otherwise).
-pub(crate) fn body_object(body: Value) -> Result<Map<String, Value>, Response> {
+pub(crate) fn body_object(body: Value) -> Result<Map<String, Value>, Refused> {
     match body {
         Value::Object(map) => Ok(map),
-        other => Err(error_response(AdminError::field(
+        other => Err(refuse(error_response(AdminError::field(
             NON_FIELD_ERRORS,
             format!(
                 "Invalid data. Expected a dictionary, but got {}.",
                 type_name(&other)
             ),
-        ))),
+        )))),
     }
 }
 
@@ -117,7 +124,7 @@ pub(crate) fn body_object(body: Value) -> Result<Map<String, Value>, Response> {
 pub(crate) fn typed<T: DeserializeOwned>(
     body: &Map<String, Value>,
     keys: &[&str],
-) -> Result<T, Response> {
+) -> Result<T, Refused> {
     let mut known = Map::new();
     for key in keys {
         if let Some(value) = body.get(*key) {
@@ -130,7 +137,10 @@ pub(crate) fn typed<T: DeserializeOwned>(
         let field = path.split(['.', '[']).next().unwrap_or_default().to_owned();
         let message = e.into_inner().to_string();
         if let Some(missing) = crate::admin::error::missing_field(&message) {
-            return error_response(AdminError::field(missing, "This field is required."));
+            return refuse(error_response(AdminError::field(
+                missing,
+                "This field is required.",
+            )));
         }
         let message = if message.starts_with("unknown variant") {
             format!(
@@ -154,25 +164,30 @@ pub(crate) fn typed<T: DeserializeOwned>(
         } else {
             field
         };
-        error_response(AdminError::Invalid(FieldErrors::single(&field, message)))
+        refuse(error_response(AdminError::Invalid(FieldErrors::single(
+            &field, message,
+        ))))
     })
 }
 
 /// A pk from the path; a malformed one is simply not found.
-pub(crate) fn path_uuid(pk: &str) -> Result<Uuid, Response> {
-    Uuid::parse_str(pk).map_err(|_| ApiError::NotFound.into_response())
+pub(crate) fn path_uuid(pk: &str) -> Result<Uuid, Refused> {
+    Uuid::parse_str(pk).map_err(|_| refuse(ApiError::NotFound.into_response()))
 }
 
 /// A uuid query filter; a malformed one is DRF's filter error.
 pub(crate) fn query_uuid(
     params: &HashMap<String, String>,
     key: &str,
-) -> Result<Option<Uuid>, Response> {
+) -> Result<Option<Uuid>, Refused> {
     match params.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(text) => Uuid::parse_str(text)
-            .map(Some)
-            .map_err(|_| error_response(AdminError::field(key, "Enter a valid UUID."))),
+        Some(text) => Uuid::parse_str(text).map(Some).map_err(|_| {
+            refuse(error_response(AdminError::field(
+                key,
+                "Enter a valid UUID.",
+            )))
+        }),
     }
 }
 
@@ -187,10 +202,12 @@ pub(crate) fn query_flag(params: &HashMap<String, String>, key: &str) -> bool {
 pub(crate) fn page_of<T>(
     params: &HashMap<String, String>,
     rows: Vec<T>,
-) -> Result<(PageRequest, u64, Vec<T>), Response> {
-    let request = PageRequest::from_query(params).map_err(IntoResponse::into_response)?;
+) -> Result<(PageRequest, u64, Vec<T>), Refused> {
+    let request = PageRequest::from_query(params).map_err(|e| refuse(e.into_response()))?;
     let count = rows.len() as u64;
-    request.check(count).map_err(IntoResponse::into_response)?;
+    request
+        .check(count)
+        .map_err(|e| refuse(e.into_response()))?;
     let skip = usize::try_from((request.page - 1) * request.page_size).unwrap_or(usize::MAX);
     let take = usize::try_from(request.page_size).unwrap_or(usize::MAX);
     Ok((
@@ -248,6 +265,7 @@ pub(crate) fn no_content() -> Response {
 /// Flattens a handler's `Answer` (both arms are responses).
 pub(crate) fn respond(answer: Answer) -> Response {
     match answer {
-        Ok(response) | Err(response) => response,
+        Ok(response) => response,
+        Err(response) => *response,
     }
 }

@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::admin_api::{
     actor, answer, api, body_object, created, no_content, ok, page_of, path_uuid, query_uuid,
-    respond, typed,
+    refuse, respond, typed, Refused,
 };
 use super::{executor::parse_body, AppState};
 use crate::admin::{
@@ -313,10 +313,10 @@ async fn reorder_bindings(
             let actor = api(actor(&state, &headers, &Method::POST, peer).await)?;
             let body = body_object(api(parse_body(&headers, &body))?)?;
             if !body.contains_key(flows::REORDER_FIELD) {
-                return Err(super::admin_api::error_response(AdminError::field(
+                return Err(refuse(super::admin_api::error_response(AdminError::field(
                     flows::REORDER_FIELD,
                     "This field is required.",
-                )));
+                ))));
             }
             let input: Reorder = typed(&body, &[flows::REORDER_FIELD])?;
             let rows = answer(
@@ -345,7 +345,9 @@ async fn export_flow(
             answer(flows::get_flow(&state.services.db, &actor, &slug).await)?;
             let yaml = crate::blueprints::export_flow(&state.services.db, &slug)
                 .await
-                .map_err(|e| super::errors::ApiError::Internal(e.to_string()).into_response())?;
+                .map_err(|e| {
+                    refuse(super::errors::ApiError::Internal(e.to_string()).into_response())
+                })?;
             Ok((
                 StatusCode::OK,
                 [
@@ -481,10 +483,10 @@ fn version_json(row: &flow_version::Model, with_snapshot: bool) -> Value {
     body
 }
 
-fn version_number(text: &str) -> Result<i32, Response> {
+fn version_number(text: &str) -> Result<i32, Refused> {
     text.trim()
         .parse::<i32>()
-        .map_err(|_| super::errors::ApiError::NotFound.into_response())
+        .map_err(|_| refuse(super::errors::ApiError::NotFound.into_response()))
 }
 
 async fn list_versions(

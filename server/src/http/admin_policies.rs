@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use super::admin_api::{
     actor, answer, api, body_object, created, error_response, no_content, ok, page_of,
-    partial_group, partial_user, path_uuid, query_uuid, respond, typed,
+    partial_group, partial_user, path_uuid, query_uuid, refuse, respond, typed, Refused,
 };
 use super::{executor::parse_body, AppState};
 use crate::admin::{
@@ -136,7 +136,7 @@ async fn kind_policy_json(
     Ok(body)
 }
 
-fn policy_input(body: Map<String, Value>) -> Result<PolicyInput, Response> {
+fn policy_input(body: Map<String, Value>) -> Result<PolicyInput, Refused> {
     let mut config = body;
     for key in READ_ONLY {
         config.remove(*key);
@@ -145,20 +145,20 @@ fn policy_input(body: Map<String, Value>) -> Result<PolicyInput, Response> {
         None => None,
         Some(Value::String(name)) => Some(name.trim().to_owned()),
         Some(_) => {
-            return Err(error_response(AdminError::field(
+            return Err(refuse(error_response(AdminError::field(
                 "name",
                 "Not a valid string.",
-            )))
+            ))))
         }
     };
     let execution_logging = match config.remove("execution_logging") {
         None => None,
         Some(Value::Bool(flag)) => Some(flag),
         Some(_) => {
-            return Err(error_response(AdminError::field(
+            return Err(refuse(error_response(AdminError::field(
                 "execution_logging",
                 "Must be a valid boolean.",
-            )))
+            ))))
         }
     };
     Ok(PolicyInput {

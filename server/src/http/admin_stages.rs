@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 
 use super::admin_api::{
     actor, answer, api, body_object, created, error_response, no_content, ok, page_of, path_uuid,
-    query_flag, respond,
+    query_flag, refuse, respond, Refused,
 };
 use super::admin_flows::flow_set_json;
 use super::{executor::parse_body, AppState};
@@ -181,7 +181,7 @@ fn from_wire(kind: &StageKind, config: &mut Map<String, Value>) {
 }
 
 /// A stage body as the service layer's input.
-fn stage_input(kind: &StageKind, body: Map<String, Value>) -> Result<StageInput, Response> {
+fn stage_input(kind: &StageKind, body: Map<String, Value>) -> Result<StageInput, Refused> {
     let mut config = body;
     for key in READ_ONLY {
         config.remove(*key);
@@ -190,16 +190,16 @@ fn stage_input(kind: &StageKind, body: Map<String, Value>) -> Result<StageInput,
         None => None,
         Some(Value::String(name)) => Some(name.trim().to_owned()),
         Some(Value::Null) => {
-            return Err(error_response(AdminError::field(
+            return Err(refuse(error_response(AdminError::field(
                 "name",
                 "This field may not be null.",
-            )))
+            ))))
         }
         Some(_) => {
-            return Err(error_response(AdminError::field(
+            return Err(refuse(error_response(AdminError::field(
                 "name",
                 "Not a valid string.",
-            )))
+            ))))
         }
     };
     from_wire(kind, &mut config);

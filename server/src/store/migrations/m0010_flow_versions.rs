@@ -20,7 +20,9 @@ impl MigrationTrait for Migration {
                 .col(integer(name("number")))
                 // The flow's blueprint export (YAML) after the change.
                 .col(text(name("snapshot")))
-                // Who saved it (null: keyflow itself, e.g. a blueprint applied at start-up).
+                // Who saved it (null: keyflow itself, e.g. a blueprint applied at start-up). No
+                // foreign key, as for events: the history outlives a deleted account, and
+                // `author_name` keeps who it was.
                 .col(integer_null(name("author_id")))
                 .col(string(name("author_name")))
                 .col(string(name("summary")))
@@ -31,13 +33,6 @@ impl MigrationTrait for Migration {
                     "flows",
                     "id",
                     ForeignKeyAction::Cascade,
-                ))
-                .foreign_key(&mut foreign_key(
-                    "flow_versions",
-                    "author_id",
-                    "users",
-                    "id",
-                    ForeignKeyAction::SetNull,
                 ))
                 .to_owned(),
         )
