@@ -87,6 +87,7 @@ from authentik_client.models import (  # noqa: E402
     AuthenticatorWebAuthnChallenge,
     ConsentChallenge,
     EmailChallenge,
+    FlowDiagram,
     FlowErrorChallenge,
     IdentificationChallenge,
     Invitation,
@@ -123,6 +124,7 @@ API_MODELS: dict[str, type[BaseModel]] = {
     "User": User,
     "Invitation": Invitation,
     "PaginatedInvitationList": PaginatedInvitationList,
+    "FlowDiagram": FlowDiagram,
 }
 # The admin object API (flows, bindings, stages, prompts, policies; server/tests/admin_flows_api.rs):
 # each model and its paginated list, resolved by name from the client's models.

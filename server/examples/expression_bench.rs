@@ -139,6 +139,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             sandbox,
             mail: keyflow::mail::Mailer::new(db.clone(), Default::default(), Default::default()),
             completion: Default::default(),
+            stages: keyflow::stages::registry(),
+            policies: keyflow::policies::evaluator(),
+            dry_run: None,
         };
         println!(
             "{mode}: expression policy evaluation, {iterations} runs each (after 50 warm-up runs)"

@@ -4,7 +4,8 @@
 //! - [`stages`]: one module per stage kind;
 //! - [`sandbox`]: runs untrusted Python (expression policies) in worker subprocesses;
 //! - [`store`]: sea-orm entities and migrations (SQLite by default, PostgreSQL for scale-out);
-//! - [`http`]: the axum routes, the only place HTTP exists.
+//! - [`http`]: the axum routes, the only place HTTP exists;
+//! - [`admin`]: the admin service layer (flow diagram, simulator, linter).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod admin;

@@ -26,6 +26,11 @@ enum Command {
         #[command(subcommand)]
         command: keyflow::blueprints::cli::BlueprintCommand,
     },
+    /// Flow tools: `flow lint SLUG` checks a flow (exit code 1 when it finds an error).
+    Flow {
+        #[command(subcommand)]
+        command: keyflow::admin::lint::FlowCommand,
+    },
     /// Internal: an expression sandbox worker, started by the server (stdin/stdout protocol).
     #[command(hide = true)]
     SandboxWorker {
@@ -57,7 +62,10 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> std::process::ExitCode {
     let filter =
         EnvFilter::try_new(&cli.config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    if matches!(cli.command, Some(Command::Blueprint { .. })) {
+    if matches!(
+        cli.command,
+        Some(Command::Blueprint { .. } | Command::Flow { .. })
+    ) {
         // Standard output carries the command's result (an exported YAML): logs go elsewhere.
         tracing_subscriber::fmt()
             .with_env_filter(filter)
@@ -72,6 +80,14 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Command::Blueprint { command } => keyflow::blueprints::cli::run(&cli.config, command)
             .await
             .map_err(Into::into),
+        Command::Flow { command } => {
+            match keyflow::admin::lint::run_cli(&cli.config, command).await {
+                Ok(true) => Ok(()),
+                // Findings were printed; an error among them fails the command.
+                Ok(false) => return std::process::ExitCode::FAILURE,
+                Err(error) => Err(error.into()),
+            }
+        }
         Command::SandboxWorker { .. } => Ok(()),
     };
     match result {

@@ -79,6 +79,9 @@ pub async fn build_state(
         sandbox: crate::sandbox::Sandbox::new(config.sandbox()),
         mail,
         completion: crate::stages::completion_hooks(),
+        stages: crate::stages::registry(),
+        policies: crate::policies::evaluator(),
+        dry_run: None,
     };
     Ok(AppState {
         services,

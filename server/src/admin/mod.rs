@@ -5,11 +5,15 @@
 //! typed inputs, and fail with [`AdminError`] (field-level messages, DRF-shaped when rendered).
 //!
 //! Storage and validation reuse the blueprint model stores (`blueprints::models`), so a field
-//! means the same thing in a blueprint, in the API and in the editor.
+//! means the same thing in a blueprint, in the API and in the editor. The flow tools (the
+//! diagram, the simulator and the linter) are [`diagram`], [`simulate`] and [`lint`].
 
+pub mod diagram;
 pub mod error;
 pub mod flows;
+pub mod lint;
 pub mod policies;
+pub mod simulate;
 pub mod stages;
 pub mod versions;
 

@@ -27,7 +27,6 @@ use crate::flows::{
     parse_stored, DeniedAction, FlowDesignation, FlowLayout, InvalidResponseAction,
 };
 use crate::sessions::ActiveSession;
-use crate::stages::StageConfig;
 use crate::store::{flow, stage};
 
 /// Restarts allowed within one request before the executor gives up (a misconfigured flow
@@ -124,9 +123,9 @@ impl Run<'_, '_> {
             let Some(planned) = self.next_stage(&mut plan).await? else {
                 return self.flow_done(&plan.context).await;
             };
-            let (config, stage_id, stage_name) = match &planned.in_memory {
+            let (stage, stage_id, stage_name) = match &planned.in_memory {
                 Some(config) => (
-                    (**config).clone(),
+                    self.services.stages.build_in_memory(config)?,
                     planned.stage_id,
                     IN_MEMORY_STAGE.to_owned(),
                 ),
@@ -139,7 +138,7 @@ impl Run<'_, '_> {
                         plan_store::delete(self.services, self.session.id).await?;
                         return Ok(self.access_denied(&plan.context, None));
                     };
-                    (StageConfig::from_row(&row)?, row.id, row.name)
+                    (self.services.stages.build(&row)?, row.id, row.name)
                 }
             };
             let mut cx = StageCx {
@@ -161,13 +160,13 @@ impl Run<'_, '_> {
             let outcome = match body.take() {
                 Some(body) => {
                     let before = cx.context.clone();
-                    match config.stage().respond(&mut cx, &body).await {
+                    match stage.respond(&mut cx, &body).await {
                         Err(EngineError::Busy) => {
                             // Nothing of this answer counts (no failed attempt, no progress):
                             // the same challenge again, with "try again".
                             // Always a retry, whatever the binding's invalid-response action.
                             *cx.context = before;
-                            match config.stage().challenge(&mut cx).await? {
+                            match stage.challenge(&mut cx).await? {
                                 StageOutcome::Show(kind) => {
                                     busy = Some(ResponseErrors::single(
                                         NON_FIELD_ERRORS,
@@ -182,7 +181,7 @@ impl Run<'_, '_> {
                         other => other?,
                     }
                 }
-                None => config.stage().challenge(&mut cx).await?,
+                None => stage.challenge(&mut cx).await?,
             };
             let injected = std::mem::take(&mut cx.insert_next);
             match outcome {

@@ -15,6 +15,7 @@ pub mod request;
 pub mod stage;
 #[cfg(test)]
 mod tests;
+pub mod trace;
 
 use std::sync::Arc;
 
@@ -68,4 +69,29 @@ pub struct EngineServices {
     pub mail: crate::mail::Mailer,
     /// Work settled when a flow completes (see [`completion`]); plugged in by the server.
     pub completion: completion::CompletionHooks,
+    /// The stage kinds (`stages::registry()`); plugged in by the server.
+    pub stages: Arc<dyn stage::StageRegistry>,
+    /// The policy kinds (`policies::evaluator()`); plugged in by the server.
+    pub policies: Arc<dyn policy::PolicyEvaluator>,
+    /// Set for a dry run (the flow simulator): writes policies would make outside the plan
+    /// (events) are recorded here instead of made. `None` in real runs.
+    pub dry_run: Option<DryRun>,
+}
+
+/// The writes a dry run left out, in the order they would have happened.
+#[derive(Clone, Debug, Default)]
+pub struct DryRun(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl DryRun {
+    /// Notes a write that was not made (a short description, e.g. `event "login_failed"`).
+    pub fn record(&self, what: impl Into<String>) {
+        if let Ok(mut log) = self.0.lock() {
+            log.push(what.into());
+        }
+    }
+
+    /// Everything recorded so far.
+    pub fn recorded(&self) -> Vec<String> {
+        self.0.lock().map(|log| log.clone()).unwrap_or_default()
+    }
 }

@@ -17,9 +17,10 @@ pub struct PlannedStage {
     pub invalid_response_action: InvalidResponseAction,
     pub policy_engine_mode: PolicyEngineMode,
     /// A stage that lives only in this plan, with no `stages` row (`stage_id` is nil): the
-    /// consent step the email stage puts in front of its link (spec §4.12).
+    /// consent step the email stage puts in front of its link (spec §4.12). Its configuration
+    /// is opaque to the engine; [`super::stage::StageRegistry`] turns it into a stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_memory: Option<Box<crate::stages::StageConfig>>,
+    pub in_memory: Option<InMemoryStage>,
 }
 
 impl PlannedStage {
@@ -36,13 +37,19 @@ impl PlannedStage {
     }
 
     /// A stage that exists only in the plan (authentik's in-memory stages).
-    pub fn in_memory(config: crate::stages::StageConfig) -> Self {
+    pub fn in_memory(config: InMemoryStage) -> Self {
         Self {
-            in_memory: Some(Box::new(config)),
+            in_memory: Some(config),
             ..Self::injected(Uuid::nil())
         }
     }
 }
+
+/// The serialised configuration of a stage kept only in a plan, as the stages layer wrote it
+/// (`{"kind": …, "config": …}`, the same JSON a stored plan always held).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InMemoryStage(pub serde_json::Value);
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FlowPlan {

@@ -10,9 +10,39 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
-use super::{context::FlowContext, request::RequestInfo, EngineResult, EngineServices};
+use super::{
+    context::FlowContext,
+    request::RequestInfo,
+    trace::{Gate, GateOutcome, GateSubject},
+    EngineResult, EngineServices,
+};
 use crate::flows::PolicyEngineMode;
 use crate::store::{group, group_member, policy, policy_binding, user};
+
+/// Why a policy gave no result; shown as the result's message (the binding's `failure_result`
+/// applies).
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyEvalError {
+    #[error("policy not found")]
+    Missing,
+    #[error(transparent)]
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Evaluates one policy row by its kind. The engine knows policy kinds only through this
+/// trait; the server plugs them in (`policies::evaluator()`), so `engine` does not depend on
+/// `policies`.
+#[async_trait::async_trait]
+pub trait PolicyEvaluator: Send + Sync {
+    /// The policy's result for `request`, giving up after `timeout`.
+    async fn evaluate(
+        &self,
+        services: &EngineServices,
+        policy: &policy::Model,
+        request: &PolicyRequest<'_>,
+        timeout: Duration,
+    ) -> Result<PolicyResult, PolicyEvalError>;
+}
 
 /// What a policy sees.
 pub struct PolicyRequest<'a> {
@@ -90,6 +120,19 @@ pub async fn all_group_ids(services: &EngineServices, user_id: i32) -> EngineRes
     Ok(seen)
 }
 
+/// The enabled bindings on `target_id`, in evaluation order.
+async fn enabled_bindings(
+    services: &EngineServices,
+    target_id: Uuid,
+) -> EngineResult<Vec<policy_binding::Model>> {
+    Ok(policy_binding::Entity::find()
+        .filter(policy_binding::Column::TargetId.eq(target_id))
+        .filter(policy_binding::Column::Enabled.eq(true))
+        .order_by_asc(policy_binding::Column::Order)
+        .all(&services.db)
+        .await?)
+}
+
 /// Evaluates every enabled binding on `target_id`.
 pub async fn evaluate_target(
     services: &EngineServices,
@@ -97,12 +140,90 @@ pub async fn evaluate_target(
     mode: PolicyEngineMode,
     request: &PolicyRequest<'_>,
 ) -> EngineResult<PolicyResult> {
-    let bindings = policy_binding::Entity::find()
-        .filter(policy_binding::Column::TargetId.eq(target_id))
-        .filter(policy_binding::Column::Enabled.eq(true))
-        .order_by_asc(policy_binding::Column::Order)
-        .all(&services.db)
-        .await?;
+    evaluate_target_traced(services, target_id, mode, request, None).await
+}
+
+/// The gates on `target_id` as [`evaluate_target`] sees them, without evaluating anything
+/// (the flow diagram, the linter).
+pub async fn describe_target(
+    services: &EngineServices,
+    target_id: Uuid,
+) -> EngineResult<Vec<Gate>> {
+    let mut gates = Vec::new();
+    for binding in enabled_bindings(services, target_id).await? {
+        let subject = match (binding.policy_id, binding.group_id, binding.user_id) {
+            (Some(policy_id), ..) => {
+                let row = policy::Entity::find_by_id(policy_id)
+                    .one(&services.db)
+                    .await?;
+                policy_subject(policy_id, row.as_ref())
+            }
+            _ => static_subject(services, &binding).await?,
+        };
+        gates.push(gate(&binding, subject, None));
+    }
+    Ok(gates)
+}
+
+fn policy_subject(id: Uuid, row: Option<&policy::Model>) -> GateSubject {
+    GateSubject::Policy {
+        id,
+        name: row.map(|p| p.name.clone()),
+        kind: row.map(|p| p.kind.clone()),
+    }
+}
+
+/// A user or group binding, named for the trace.
+async fn static_subject(
+    services: &EngineServices,
+    binding: &policy_binding::Model,
+) -> EngineResult<GateSubject> {
+    Ok(if let Some(id) = binding.user_id {
+        GateSubject::User {
+            id,
+            username: user::Entity::find_by_id(id)
+                .one(&services.db)
+                .await?
+                .map(|u| u.username),
+        }
+    } else if let Some(id) = binding.group_id {
+        GateSubject::Group {
+            id,
+            name: group::Entity::find_by_id(id)
+                .one(&services.db)
+                .await?
+                .map(|g| g.name),
+        }
+    } else {
+        GateSubject::Nothing
+    })
+}
+
+fn gate(
+    binding: &policy_binding::Model,
+    subject: GateSubject,
+    outcome: Option<GateOutcome>,
+) -> Gate {
+    Gate {
+        binding_id: binding.id,
+        order: binding.order,
+        subject,
+        negate: binding.negate,
+        failure_result: binding.failure_result,
+        timeout: binding.timeout,
+        outcome,
+    }
+}
+
+/// [`evaluate_target`], also recording each gate's result and timing into `trace`.
+pub async fn evaluate_target_traced(
+    services: &EngineServices,
+    target_id: Uuid,
+    mode: PolicyEngineMode,
+    request: &PolicyRequest<'_>,
+    mut trace: Option<&mut Vec<Gate>>,
+) -> EngineResult<PolicyResult> {
+    let bindings = enabled_bindings(services, target_id).await?;
     if bindings.is_empty() {
         return Ok(PolicyResult::pass());
     }
@@ -110,19 +231,27 @@ pub async fn evaluate_target(
     let mut outcomes = Vec::with_capacity(bindings.len());
     let mut groups: Option<HashSet<Uuid>> = None;
     for binding in &bindings {
+        let started = std::time::Instant::now();
+        let mut subject = None;
         let outcome = if let Some(policy_id) = binding.policy_id {
-            let evaluated = match policy::Entity::find_by_id(policy_id)
+            let row = policy::Entity::find_by_id(policy_id)
                 .one(&services.db)
-                .await?
-            {
+                .await?;
+            let evaluated = match &row {
                 Some(policy) => {
                     let timeout = Duration::from_secs(binding.timeout.max(0).unsigned_abs().into());
-                    crate::policies::evaluate(services, &policy, request, timeout).await
+                    services
+                        .policies
+                        .evaluate(services, policy, request, timeout)
+                        .await
                 }
-                None => Err(crate::policies::PolicyError::Missing),
+                None => Err(PolicyEvalError::Missing),
             };
             if let Err(error) = &evaluated {
                 tracing::warn!(binding = %binding.id, %error, "policy failed to evaluate");
+            }
+            if trace.is_some() {
+                subject = Some(policy_subject(policy_id, row.as_ref()));
             }
             BindingOutcome::Policy {
                 result: evaluated.map_err(|e| e.to_string()),
@@ -152,6 +281,28 @@ pub async fn evaluate_target(
                 negate: binding.negate,
             }
         };
+        if let Some(trace) = trace.as_deref_mut() {
+            let elapsed = started.elapsed();
+            let subject = match subject {
+                Some(subject) => subject,
+                None => static_subject(services, binding).await?,
+            };
+            let own = combine_outcomes(mode, std::slice::from_ref(&outcome));
+            let error = match &outcome {
+                BindingOutcome::Policy { result: Err(e), .. } => Some(e.clone()),
+                _ => None,
+            };
+            trace.push(gate(
+                binding,
+                subject,
+                Some(GateOutcome {
+                    passing: own.passing,
+                    messages: own.messages,
+                    error,
+                    duration_ms: elapsed.as_secs_f64() * 1000.0,
+                }),
+            ));
+        }
         outcomes.push(outcome);
     }
     Ok(combine_outcomes(mode, &outcomes))
@@ -177,9 +328,12 @@ pub async fn evaluate_policies(
             .await?
         {
             Some(policy) => {
-                crate::policies::evaluate(services, &policy, request, LIST_POLICY_TIMEOUT).await
+                services
+                    .policies
+                    .evaluate(services, &policy, request, LIST_POLICY_TIMEOUT)
+                    .await
             }
-            None => Err(crate::policies::PolicyError::Missing),
+            None => Err(PolicyEvalError::Missing),
         };
         if let Err(error) = &evaluated {
             tracing::warn!(policy = %policy_id, %error, "policy failed to evaluate");

@@ -18,12 +18,12 @@ use uuid::Uuid;
 use super::{
     completion::Settled,
     context::FlowContext,
-    plan::PlannedStage,
+    plan::{InMemoryStage, PlannedStage},
     request::{FlowQuery, RequestInfo},
     EngineResult, EngineServices,
 };
 use crate::sessions::ActiveSession;
-use crate::store::{flow, user};
+use crate::store::{flow, stage, user};
 
 /// What a stage decided.
 #[derive(Debug)]
@@ -55,6 +55,23 @@ pub trait Stage: Send + Sync {
     async fn respond(&self, cx: &mut StageCx<'_>, _response: &Value) -> EngineResult<StageOutcome> {
         self.challenge(cx).await
     }
+}
+
+/// Turns stored stage configurations into runnable stages. The engine knows stages only through
+/// this trait; the server plugs in the stage kinds (`stages::registry()`), so `engine` does not
+/// depend on `stages`.
+pub trait StageRegistry: Send + Sync {
+    /// The stage for a `stages` row; an unknown kind or unreadable configuration is
+    /// [`super::EngineError::CorruptData`].
+    fn build(&self, row: &stage::Model) -> EngineResult<Box<dyn Stage>>;
+
+    /// The stage for a plan-only configuration ([`PlannedStage::in_memory`]).
+    fn build_in_memory(&self, config: &InMemoryStage) -> EngineResult<Box<dyn Stage>>;
+
+    /// Stages this one may put into the plan right after itself (authenticator validation's
+    /// "configure"), each with when it happens in words; for the planner's trace. An
+    /// unreadable configuration is an error, as in [`Self::build`].
+    fn injections(&self, row: &stage::Model) -> EngineResult<Vec<(Uuid, String)>>;
 }
 
 /// Everything a stage may look at or change while it runs.

@@ -50,6 +50,9 @@ async fn harness() -> Harness {
         passwords: PasswordHasher::new().unwrap(),
         sandbox: crate::sandbox::Sandbox::in_process(),
         completion: crate::stages::completion_hooks(),
+        stages: crate::stages::registry(),
+        policies: crate::policies::evaluator(),
+        dry_run: None,
     };
     Harness {
         services,
@@ -374,4 +377,108 @@ async fn expression_policy_writes_reach_the_plan() {
         (Some(admin.id), "oobe-admin")
     );
     assert_eq!(plan.context.prompt_data.get("locale"), Some(&json!("de")));
+}
+
+/// The planner's trace agrees with the plan it builds, and the static trace keeps every branch
+/// without evaluating anything.
+#[tokio::test]
+async fn the_trace_is_recorded_by_the_same_planning_that_builds_the_plan() {
+    use super::planner::{self, Planned, Subject};
+    use super::trace::{Decision, GateSubject};
+
+    let h = harness().await;
+    let flow_id = h.flow("traced", AuthenticationRequirement::None).await;
+    let ident = h
+        .stage(
+            "traced-ident",
+            StageConfig::Identification(IdentificationStage::default()),
+        )
+        .await;
+    let deny = h
+        .stage("traced-deny", StageConfig::Deny(DenyStage::default()))
+        .await;
+    let first = bind(&h.services.db, flow_id, ident, 10, false)
+        .await
+        .unwrap();
+    let second = bind(&h.services.db, flow_id, deny, 20, false)
+        .await
+        .unwrap();
+    flow_stage_binding::ActiveModel {
+        id: Set(second),
+        evaluate_on_plan: Set(true),
+        ..Default::default()
+    }
+    .update(&h.services.db)
+    .await
+    .unwrap();
+    bind_expression(&h, second, "return False").await;
+    let flow = <flow::Entity as sea_orm::EntityTrait>::find_by_id(flow_id)
+        .one(&h.services.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let request = RequestInfo::default();
+
+    let (planned, trace) = planner::trace(
+        &h.services,
+        &flow,
+        Subject::Run {
+            session: &h.session,
+            request: &request,
+        },
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let Planned::Plan(plan) = planned else {
+        panic!("expected a plan")
+    };
+    let planned_ids: Vec<_> = plan.stages.iter().filter_map(|s| s.binding_id).collect();
+    assert_eq!(planned_ids, vec![first]);
+    let included: Vec<_> = trace
+        .bindings
+        .iter()
+        .filter(|b| b.decision == Decision::Included)
+        .map(|b| b.binding_id)
+        .collect();
+    assert_eq!(included, planned_ids);
+    let skipped = &trace.bindings[1];
+    assert_eq!(skipped.decision, Decision::Skipped);
+    assert_eq!(skipped.policies.passing, Some(false));
+    let gate = &skipped.policies.gates[0];
+    assert_eq!(gate.outcome.as_ref().map(|o| o.passing), Some(false));
+    assert!(matches!(
+        &gate.subject,
+        GateSubject::Policy { name: Some(_), .. }
+    ));
+    assert_eq!(trace.bindings[0].on_fail_next, Some(second));
+    assert_eq!(trace.bindings[1].on_fail_next, None);
+    assert_eq!(trace.authentication_met, Some(true));
+
+    // Execution's own entry point plans the same stages.
+    let Planned::Plan(executed) =
+        planner::plan(&h.services, &flow, &h.session, Default::default(), &request)
+            .await
+            .unwrap()
+    else {
+        panic!("expected a plan")
+    };
+    assert_eq!(executed.stages, plan.stages);
+
+    // Static: nothing evaluated, the gated binding is undecided and kept.
+    let (planned, trace) = planner::trace(&h.services, &flow, Subject::Static, Default::default())
+        .await
+        .unwrap();
+    let Planned::Plan(plan) = planned else {
+        panic!("expected a plan")
+    };
+    assert_eq!(plan.stages.len(), 2);
+    assert_eq!(trace.authentication_met, None);
+    assert_eq!(trace.bindings[1].decision, Decision::Undecided);
+    assert!(trace.bindings[1].policies.gates[0].outcome.is_none());
+    assert_eq!(trace.bindings[1].policies.passing, None);
+    assert_eq!(
+        trace.bindings[0].stage.as_ref().map(|s| s.kind.as_str()),
+        Some("identification")
+    );
 }

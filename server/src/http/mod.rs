@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod admin_api;
+pub mod admin_flow_tools;
 pub mod admin_flows;
 pub mod admin_policies;
 pub mod admin_stages;
@@ -100,7 +101,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/flows/-/cancel/", get(pages::cancel))
         .route("/if/flow/{slug}/", post(pages::flow_form_post))
-        .merge(admin_api::routes());
+        .merge(admin_api::routes())
+        .merge(admin_flow_tools::routes());
     api.leptos_routes_with_context(
         &state,
         routes,

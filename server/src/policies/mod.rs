@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::engine::{
-    policy::{PolicyRequest, PolicyResult},
+    policy::{PolicyEvalError, PolicyEvaluator, PolicyRequest, PolicyResult},
     EngineServices,
 };
 use crate::events;
@@ -134,6 +134,32 @@ impl PolicyConfig {
     }
 }
 
+/// The policy kinds above, for `EngineServices::policies`.
+pub fn evaluator() -> std::sync::Arc<dyn PolicyEvaluator> {
+    std::sync::Arc::new(Evaluator)
+}
+
+/// [`PolicyEvaluator`] over [`evaluate`].
+struct Evaluator;
+
+#[async_trait::async_trait]
+impl PolicyEvaluator for Evaluator {
+    async fn evaluate(
+        &self,
+        services: &EngineServices,
+        policy: &policy::Model,
+        request: &PolicyRequest<'_>,
+        timeout: Duration,
+    ) -> Result<PolicyResult, PolicyEvalError> {
+        evaluate(services, policy, request, timeout)
+            .await
+            .map_err(|e| match e {
+                PolicyError::Missing => PolicyEvalError::Missing,
+                other => PolicyEvalError::Failed(Box::new(other)),
+            })
+    }
+}
+
 /// Evaluates one policy for `request`, giving up after `timeout`.
 pub async fn evaluate(
     services: &EngineServices,
@@ -171,6 +197,14 @@ async fn log_execution(
         Ok(r) => serde_json::json!({"passing": r.passing, "messages": r.messages}),
         Err(e) => serde_json::json!({"error": e.to_string()}),
     };
+    if let Some(dry_run) = &services.dry_run {
+        dry_run.record(format!(
+            "event {:?} (policy {:?})",
+            events::action::POLICY_EXECUTION,
+            row.name
+        ));
+        return;
+    }
     let event = events::NewEvent {
         action: events::action::POLICY_EXECUTION,
         user: request.user.map(|u| (u.id, u.username.as_str())),

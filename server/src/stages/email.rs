@@ -248,9 +248,9 @@ impl EmailStage {
         expires: DateTime<Utc>,
     ) -> EngineResult<String> {
         let mut stages = Vec::with_capacity(cx.plan_stages.len() + 1);
-        stages.push(PlannedStage::in_memory(StageConfig::Consent(
-            ConsentStage::default(),
-        )));
+        stages.push(PlannedStage::in_memory(
+            StageConfig::Consent(ConsentStage::default()).to_in_memory()?,
+        ));
         stages.extend_from_slice(cx.plan_stages);
         let mut context = cx.context.clone();
         context.set_extra(consent::HEADER_KEY, CONSENT_HEADER);

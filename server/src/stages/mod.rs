@@ -29,12 +29,72 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{completion::CompletionHooks, stage::Stage, EngineError};
+use crate::engine::{
+    completion::CompletionHooks,
+    plan::InMemoryStage,
+    stage::{Stage, StageCx, StageOutcome, StageRegistry},
+    EngineError, EngineResult,
+};
 use crate::store::stage;
 
 /// The completion hooks stages rely on (see `engine::completion`), for `EngineServices`.
 pub fn completion_hooks() -> CompletionHooks {
     CompletionHooks::new(vec![Arc::new(invitation::SettleInvitation)])
+}
+
+/// The stage kinds below, for `EngineServices::stages`.
+pub fn registry() -> Arc<dyn StageRegistry> {
+    Arc::new(Registry)
+}
+
+/// [`StageRegistry`] over [`StageConfig`].
+struct Registry;
+
+impl StageRegistry for Registry {
+    fn build(&self, row: &stage::Model) -> EngineResult<Box<dyn Stage>> {
+        Ok(Box::new(StageConfig::from_row(row)?))
+    }
+
+    fn build_in_memory(&self, config: &InMemoryStage) -> EngineResult<Box<dyn Stage>> {
+        Ok(Box::new(StageConfig::from_in_memory(config)?))
+    }
+
+    fn injections(&self, row: &stage::Model) -> EngineResult<Vec<(uuid::Uuid, String)>> {
+        Ok(match StageConfig::from_row(row)? {
+            StageConfig::AuthenticatorValidate(validate)
+                if validate.not_configured_action
+                    == authenticator_validate::NotConfiguredAction::Configure =>
+            {
+                validate
+                    .configuration_stages
+                    .iter()
+                    .map(|id| {
+                        (
+                            *id,
+                            "the user has no authenticator (not_configured_action: configure)"
+                                .to_owned(),
+                        )
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Stage for StageConfig {
+    async fn challenge(&self, cx: &mut StageCx<'_>) -> EngineResult<StageOutcome> {
+        self.stage().challenge(cx).await
+    }
+
+    async fn respond(
+        &self,
+        cx: &mut StageCx<'_>,
+        response: &serde_json::Value,
+    ) -> EngineResult<StageOutcome> {
+        self.stage().respond(cx, response).await
+    }
 }
 
 /// A stage's typed configuration, tagged by kind.
@@ -75,6 +135,17 @@ impl StageConfig {
     /// The `kind` column value and the `config` column value.
     pub fn to_columns(&self) -> (String, serde_json::Value) {
         crate::store::tagged_columns(self)
+    }
+
+    /// This configuration as a plan-only stage ([`crate::engine::plan::PlannedStage::in_memory`]).
+    pub fn to_in_memory(&self) -> EngineResult<InMemoryStage> {
+        Ok(InMemoryStage(serde_json::to_value(self)?))
+    }
+
+    /// Reads back what [`Self::to_in_memory`] wrote.
+    pub fn from_in_memory(config: &InMemoryStage) -> EngineResult<Self> {
+        serde_json::from_value(config.0.clone())
+            .map_err(|e| EngineError::CorruptData(format!("in-memory stage: {e}")))
     }
 
     pub fn stage(&self) -> &dyn Stage {

@@ -122,6 +122,9 @@ pub(super) async fn world() -> World {
         passwords: PasswordHasher::new().unwrap(),
         sandbox: Sandbox::in_process(),
         completion: Default::default(),
+        stages: crate::stages::registry(),
+        policies: crate::policies::evaluator(),
+        dry_run: None,
     };
     add_user(
         &services,

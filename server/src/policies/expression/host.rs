@@ -238,6 +238,11 @@ impl ExpressionHost<'_> {
             context.insert(as_text(key), values::to_json(value));
         }
         context.insert("policy".into(), json!({"name": self.policy}));
+        if let Some(dry_run) = &self.services.dry_run {
+            // A dry run (the flow simulator) writes nothing: the event is only noted.
+            dry_run.record(format!("event {action:?} (policy {:?})", self.policy));
+            return Ok(MontyObject::None);
+        }
         let event = crate::events::NewEvent {
             action: &action,
             user: self.request.user.map(|u| (u.id, u.username.as_str())),
