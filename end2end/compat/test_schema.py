@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import sys
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -135,6 +136,25 @@ API_MODELS: dict[str, type[BaseModel]] = {
     "Group": Group,
     "PaginatedGroupList": PaginatedGroupList,
 }
+# The admin object API (flows, bindings, stages, prompts, policies; server/tests/admin_flows_api.rs):
+# each model and its paginated list, resolved by name from the client's models.
+_STAGE_MODELS = [
+    "IdentificationStage", "PasswordStage", "UserLoginStage", "UserLogoutStage", "DenyStage",
+    "PromptStage", "UserWriteStage", "UserDeleteStage", "InvitationStage", "EmailStage",
+    "CaptchaStage", "ConsentStage", "RedirectStage", "AuthenticatorSMSStage",
+    "AuthenticatorDuoStage", "AuthenticatorEmailStage", "AuthenticatorWebAuthnStage",
+    "AuthenticatorTOTPStage", "AuthenticatorStaticStage", "AuthenticatorValidateStage",
+]
+_ADMIN_OBJECT_MODELS = [
+    "Flow", "FlowStageBinding", "Stage", "UsedBy", "Prompt", "Policy", "ExpressionPolicy",
+    "PasswordPolicy", "ReputationPolicy", "PolicyBinding", *_STAGE_MODELS,
+]
+for _name in _ADMIN_OBJECT_MODELS:
+    API_MODELS[_name] = getattr(sys.modules["authentik_client.models"], _name)
+    try:
+        API_MODELS[f"Paginated{_name}List"] = getattr(sys.modules["authentik_client.models"], f"Paginated{_name}List")
+    except AttributeError:
+        pass  # UsedBy comes as a plain list
 
 DUMP_DIR = os.environ.get("KEYFLOW_CHALLENGE_DUMP", "")
 BASE_URL = os.environ.get("KEYFLOW_BASE_URL", "http://localhost:3000").rstrip("/")

@@ -6,7 +6,7 @@ use chrono::Utc;
 use clap::Subcommand;
 use thiserror::Error;
 
-use super::{apply, export_flow, ApplyError, ApplyOptions, ExportError, Source};
+use super::{export_flow, ApplyError, ApplyOptions, ExportError, Source};
 use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
@@ -65,7 +65,8 @@ pub async fn run(config: &Config, command: BlueprintCommand) -> Result<(), CliEr
                 allow_env: true,
                 now: Utc::now(),
             };
-            let report = apply(&db, &sources, &options).await?;
+            let report =
+                crate::admin::versions::apply_and_record(&db, &sources, &options, None).await?;
             print!("{}", report.to_text());
         }
         BlueprintCommand::Export { flow } => {

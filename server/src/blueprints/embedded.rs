@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 use sha2::{Digest, Sha256};
 
-use super::apply::{apply, ApplyOptions, Source};
+use super::apply::{ApplyOptions, Source};
 use super::error::ApplyError;
 use super::format;
 use crate::store::setting;
@@ -63,7 +63,7 @@ pub async fn apply_defaults(
         allow_env: true,
         now,
     };
-    let report = apply(db, &sources, &options).await?;
+    let report = crate::admin::versions::apply_and_record(db, &sources, &options, None).await?;
     for blueprint in &report.blueprints {
         for entry in &blueprint.entries {
             if let super::report::Outcome::Skipped { reason } = &entry.outcome {

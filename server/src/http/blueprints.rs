@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{admin, errors::ApiError, AppState};
-use crate::blueprints::{apply, ApplyError, ApplyOptions, Source};
+use crate::blueprints::{ApplyError, ApplyOptions, Source};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ApplyQuery {
@@ -44,7 +44,13 @@ pub async fn apply_blueprint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    admin::require_superuser(&state, &headers, &Method::POST).await?;
+    let caller = admin::require_superuser(&state, &headers, &Method::POST).await?;
+    let author = crate::admin::Actor {
+        user_id: caller.user().id,
+        username: caller.user().username.clone(),
+        is_superuser: caller.user().is_superuser,
+        client_ip: String::new(),
+    };
     let mime = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -85,7 +91,14 @@ pub async fn apply_blueprint(
         name: "api".into(),
         content,
     };
-    match apply(&state.services.db, &[source], &options).await {
+    let applied = crate::admin::versions::apply_and_record(
+        &state.services.db,
+        &[source],
+        &options,
+        Some(&author),
+    )
+    .await;
+    match applied {
         Ok(report) => Ok((StatusCode::OK, Json(report)).into_response()),
         Err(ApplyError::Invalid(error)) => Ok((
             StatusCode::BAD_REQUEST,

@@ -2,7 +2,11 @@
 //! is thin; the decisions live in `engine` and `stages`.
 
 pub mod admin;
+pub mod admin_api;
 pub mod admin_flow_tools;
+pub mod admin_flows;
+pub mod admin_policies;
+pub mod admin_stages;
 pub mod authenticators;
 pub mod blueprints;
 pub mod errors;
@@ -116,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/flows/-/cancel/", get(pages::cancel))
         .route("/if/flow/{slug}/", post(pages::flow_form_post))
+        .merge(admin_api::routes())
         .merge(admin_flow_tools::routes());
     api.leptos_routes_with_context(
         &state,

@@ -7,6 +7,7 @@ pub mod flow;
 pub mod flow_plan;
 pub mod flow_stage_binding;
 pub mod flow_token;
+pub mod flow_version;
 pub mod group;
 pub mod group_member;
 pub mod invitation;

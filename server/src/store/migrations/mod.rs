@@ -8,6 +8,7 @@ mod m0003_blueprint_models;
 mod m0007_verify;
 mod m0008_email_devices;
 mod m0009_user_consent;
+mod m0010_flow_versions;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_verify::Migration),
             Box::new(m0008_email_devices::Migration),
             Box::new(m0009_user_consent::Migration),
+            Box::new(m0010_flow_versions::Migration),
         ]
     }
 }

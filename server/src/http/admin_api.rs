@@ -1,0 +1,271 @@
+//! authentik's admin REST paths for flows, stage bindings, stages, prompt fields, policies and
+//! policy bindings, answered by the admin service layer ([`crate::admin`]). This module holds
+//! what they share (who is calling, errors, typed bodies, paging) and [`routes`]; the shapes
+//! are in [`super::admin_flows`], [`super::admin_stages`] and [`super::admin_policies`].
+//!
+//! Every path is for superusers (Bearer API token, or a session whose writes carry the CSRF
+//! token); errors are DRF's: 400 `{"field": ["message"]}`, 403/404 `{"detail": …}`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::{
+    http::{HeaderMap, Method, StatusCode},
+    response::{IntoResponse, Response},
+    Json, Router,
+};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::{
+    admin::{self, Caller, NO_PERMISSION},
+    errors::ApiError,
+    pagination::PageRequest,
+    AppState,
+};
+use crate::admin::{error::NON_FIELD_ERRORS, Actor, AdminError, FieldErrors};
+use crate::store::{group, user};
+
+/// Every admin object route, merged into the application router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(super::admin_flows::routes())
+        .merge(super::admin_stages::routes())
+        .merge(super::admin_policies::routes())
+}
+
+/// The superuser calling, as the service layer's [`Actor`].
+pub(crate) async fn actor(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+    peer: SocketAddr,
+) -> Result<Actor, ApiError> {
+    let caller: Caller = admin::require_superuser(state, headers, method).await?;
+    let user = caller.user();
+    Ok(Actor {
+        user_id: user.id,
+        username: user.username.clone(),
+        is_superuser: user.is_superuser,
+        client_ip: peer.ip().to_string(),
+    })
+}
+
+/// A service-layer error as DRF answers it.
+pub(crate) fn error_response(error: AdminError) -> Response {
+    match error {
+        AdminError::Forbidden => ApiError::Forbidden(NO_PERMISSION).into_response(),
+        AdminError::NotFound => ApiError::NotFound.into_response(),
+        AdminError::Invalid(errors) => {
+            (StatusCode::BAD_REQUEST, Json(json!(errors))).into_response()
+        }
+        AdminError::StageInUse { ref used_by, .. } => {
+            let used_by: Vec<Value> = used_by
+                .iter()
+                .map(super::admin_stages::used_by_json)
+                .collect();
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"detail": error.to_string(), "used_by": used_by})),
+            )
+                .into_response()
+        }
+        AdminError::Database(error) => ApiError::from(error).into_response(),
+    }
+}
+
+/// An error answer, boxed (a `Response` is large; handlers pass it up with `?`).
+pub(crate) type Refused = Box<Response>;
+
+/// A handler's result: the answer either way.
+pub(crate) type Answer = Result<Response, Refused>;
+
+pub(crate) fn refuse(response: Response) -> Refused {
+    Box::new(response)
+}
+
+pub(crate) fn answer<T>(result: Result<T, AdminError>) -> Result<T, Refused> {
+    result.map_err(|e| refuse(error_response(e)))
+}
+
+pub(crate) fn api<T>(result: Result<T, ApiError>) -> Result<T, Refused> {
+    result.map_err(|e| refuse(e.into_response()))
+}
+
+/// What DRF calls a JSON type.
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "list",
+        Value::String(_) => "str",
+        Value::Number(_) => "int",
+        Value::Bool(_) => "bool",
+        Value::Object(_) => "dict",
+        Value::Null => "NoneType",
+    }
+}
+
+/// The request body as an object (DRF's "Expected a dictionary" otherwise).
+pub(crate) fn body_object(body: Value) -> Result<Map<String, Value>, Refused> {
+    match body {
+        Value::Object(map) => Ok(map),
+        other => Err(refuse(error_response(AdminError::field(
+            NON_FIELD_ERRORS,
+            format!(
+                "Invalid data. Expected a dictionary, but got {}.",
+                type_name(&other)
+            ),
+        )))),
+    }
+}
+
+/// Deserialises the body's `keys` into a typed input; a bad value fails on its field with a
+/// DRF-like message. Other keys (read-only fields a client echoes back) are ignored, as DRF does.
+pub(crate) fn typed<T: DeserializeOwned>(
+    body: &Map<String, Value>,
+    keys: &[&str],
+) -> Result<T, Refused> {
+    let mut known = Map::new();
+    for key in keys {
+        if let Some(value) = body.get(*key) {
+            known.insert((*key).to_owned(), value.clone());
+        }
+    }
+    let given = known.clone();
+    serde_path_to_error::deserialize::<_, T>(Value::Object(known)).map_err(|e| {
+        let path = e.path().to_string();
+        let field = path.split(['.', '[']).next().unwrap_or_default().to_owned();
+        let message = e.into_inner().to_string();
+        if let Some(missing) = crate::admin::error::missing_field(&message) {
+            return refuse(error_response(AdminError::field(
+                missing,
+                "This field is required.",
+            )));
+        }
+        let message = if message.starts_with("unknown variant") {
+            format!(
+                "\"{}\" is not a valid choice.",
+                given
+                    .get(&field)
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    .unwrap_or_default()
+            )
+        } else if message.contains("expected a boolean") {
+            "Must be a valid boolean.".to_owned()
+        } else if message.contains("UUID") || message.contains("uuid") {
+            format!("Must be a valid UUID ({message}).")
+        } else if message.contains("expected i32") || message.contains("expected u32") {
+            "A valid integer is required.".to_owned()
+        } else {
+            message
+        };
+        let field = if field.is_empty() || field == "." {
+            NON_FIELD_ERRORS.to_owned()
+        } else {
+            field
+        };
+        refuse(error_response(AdminError::Invalid(FieldErrors::single(
+            &field, message,
+        ))))
+    })
+}
+
+/// A pk from the path; a malformed one is simply not found.
+pub(crate) fn path_uuid(pk: &str) -> Result<Uuid, Refused> {
+    Uuid::parse_str(pk).map_err(|_| refuse(ApiError::NotFound.into_response()))
+}
+
+/// A uuid query filter; a malformed one is DRF's filter error.
+pub(crate) fn query_uuid(
+    params: &HashMap<String, String>,
+    key: &str,
+) -> Result<Option<Uuid>, Refused> {
+    match params.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(text) => Uuid::parse_str(text).map(Some).map_err(|_| {
+            refuse(error_response(AdminError::field(
+                key,
+                "Enter a valid UUID.",
+            )))
+        }),
+    }
+}
+
+/// `true`/`false` query flags (`?force=true`).
+pub(crate) fn query_flag(params: &HashMap<String, String>, key: &str) -> bool {
+    params
+        .get(key)
+        .is_some_and(|v| matches!(v.as_str(), "true" | "True" | "1"))
+}
+
+/// The page of `rows` the query asks for, with the total count (or DRF's invalid-page answer).
+pub(crate) fn page_of<T>(
+    params: &HashMap<String, String>,
+    rows: Vec<T>,
+) -> Result<(PageRequest, u64, Vec<T>), Refused> {
+    let request = PageRequest::from_query(params).map_err(|e| refuse(e.into_response()))?;
+    let count = rows.len() as u64;
+    request
+        .check(count)
+        .map_err(|e| refuse(e.into_response()))?;
+    let skip = usize::try_from((request.page - 1) * request.page_size).unwrap_or(usize::MAX);
+    let take = usize::try_from(request.page_size).unwrap_or(usize::MAX);
+    Ok((
+        request,
+        count,
+        rows.into_iter().skip(skip).take(take).collect(),
+    ))
+}
+
+/// API timestamps, as authentik writes them.
+pub(crate) fn api_time(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// authentik's `PartialUser`.
+pub(crate) fn partial_user(account: &user::Model) -> Value {
+    json!({
+        "pk": account.id,
+        "username": account.username,
+        "name": account.name,
+        "is_active": account.is_active,
+        "last_login": account.last_login.map(api_time),
+        "email": account.email,
+        "attributes": account.attributes,
+        "uid": account.uuid.simple().to_string(),
+    })
+}
+
+/// authentik's `PartialGroup` (`num_pk`: the first five digits of the UUID as an integer).
+pub(crate) fn partial_group(row: &group::Model) -> Value {
+    let digits = row.id.as_u128().to_string();
+    let num_pk: i32 = digits[..digits.len().min(5)].parse().unwrap_or_default();
+    json!({
+        "pk": row.id,
+        "num_pk": num_pk,
+        "name": row.name,
+        "is_superuser": row.is_superuser,
+        "attributes": row.attributes,
+    })
+}
+
+/// 201 with the created object.
+pub(crate) fn created(body: Value) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+pub(crate) fn ok(body: Value) -> Response {
+    Json(body).into_response()
+}
+
+pub(crate) fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Flattens a handler's `Answer` (both arms are responses).
+pub(crate) fn respond(answer: Answer) -> Response {
+    match answer {
+        Ok(response) => response,
+        Err(response) => *response,
+    }
+}
