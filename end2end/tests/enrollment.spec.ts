@@ -47,6 +47,8 @@ test("enrol with email verification: prompts, the mailed link, consent, signed i
 
   const person = stage(page, "ak-stage-prompt");
   await expect(person.getByLabel("Email", { exact: true })).toBeVisible();
+  // A new form: nothing typed on the previous page shows up in this one's inputs.
+  await expect(person.getByLabel("Name", { exact: true })).toHaveValue("");
   await person.getByLabel("Name", { exact: true }).fill("Enrolled Person");
   await person.getByLabel("Email", { exact: true }).fill(EMAIL);
   await person.getByRole("button", { name: "Continue" }).click();

@@ -146,6 +146,17 @@ async function fillWithKeyboard(page: Page, username: string, passwordRepeat: st
   await page.keyboard.type("Likes tea");
 }
 
+/** Tabs on to the submit button (it must be reachable by keyboard) and presses Enter on it. */
+async function submitWithKeyboard(page: Page): Promise<void> {
+  const button = firstStage(page).locator('button[type="submit"]');
+  for (let presses = 0; presses < 40; presses++) {
+    if (await button.evaluate((el) => el === document.activeElement)) break;
+    await page.keyboard.press("Tab");
+  }
+  await expect(button).toBeFocused();
+  await page.keyboard.press("Enter");
+}
+
 /** The error list of `field`, inside that field's own box, and the input pointing at it. */
 async function expectFieldError(form: Locator, input: Locator, field: string, message: string): Promise<void> {
   const error = form.locator(`.field [data-field-error="${field}"]`);
@@ -206,18 +217,27 @@ test.describe("prompt stage with JavaScript", () => {
 
     // A taken username is a field error; nothing else is checked until the fields are valid.
     await fillWithKeyboard(page, "akadmin", "Other-Horse-9");
-    await page.keyboard.press("Enter");
+    await submitWithKeyboard(page);
     await expectFieldError(form, form.getByLabel("Username", { exact: true }), "username", "Username is already taken.");
     await expect(form.locator('[data-field-error="non_field_errors"]')).toHaveCount(0);
-    // The other fields are not marked.
+    // The other fields are not marked, and what was typed stays: only the wrong answer needs
+    // fixing.
     await expect(form.getByLabel("Name", { exact: true })).not.toHaveAttribute("aria-invalid", "true");
+    await expect(form.getByLabel("Name", { exact: true })).toHaveValue("Ann");
+    await expect(form.getByLabel("Age", { exact: true })).toHaveValue("30");
+    await expect(form.getByLabel("I agree", { exact: true })).toBeChecked();
+    await expect(form.getByLabel("Green", { exact: true })).toBeChecked();
+    await expect(form.getByLabel("About you", { exact: true })).toHaveValue("Likes tea");
 
-    await fillWithKeyboard(page, username, "Other-Horse-9");
-    await page.keyboard.press("Enter");
+    await form.getByLabel("Username", { exact: true }).fill(username);
+    // Enter in a text box submits the form too.
+    await form.getByLabel("Email", { exact: true }).press("Enter");
     await expect(form.locator('[data-field-error="non_field_errors"]')).toHaveText("Passwords don't match.");
     await expect(form.locator('[data-field-error="username"]')).toHaveCount(0);
 
-    await fillWithKeyboard(page, username, PASSWORD);
+    await form.getByLabel("Password (repeat)", { exact: true }).focus();
+    await page.keyboard.press("ControlOrMeta+A");
+    await page.keyboard.type(PASSWORD);
     await form.getByLabel("Born", { exact: true }).fill("1990-02-03");
     await form.getByLabel("First meeting", { exact: true }).fill("2024-05-06T07:08");
     await form.getByLabel("Language", { exact: true }).selectOption("de");
