@@ -16,6 +16,7 @@ import {
   flowLink,
   hydrated,
   login,
+  mailsTo,
   nextMail,
   openLogin,
   stage,
@@ -109,6 +110,15 @@ test("recovery without MFA: mail, link, new password, signed in; only the new pa
   await chooseNewPassword(page, username);
 
   await onlyTheNewPasswordWorks(browser, username);
+});
+
+test("an unknown address gets the same pages and no mail", async ({ page }) => {
+  const nobody = `nobody-e2e-${RUN}@example.com`;
+  await askForLink(page, nobody);
+  await expect(page.getByTestId("email-sent-help")).toBeVisible();
+  // Mail goes through a queue polled every second: a few seconds is plenty for one to show up.
+  await page.waitForTimeout(3_000);
+  expect(mailsTo(nobody)).toEqual([]);
 });
 
 // ---- TOTP (RFC 6238: SHA-1, 6 digits, 30 s steps) ----
