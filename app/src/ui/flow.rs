@@ -37,6 +37,9 @@ pub struct FlowState {
     /// UI messages that came with the current challenge (the executor sends them beside the
     /// challenge, never inside it; see `protocol::messages`).
     messages: RwSignal<Vec<UiMessage>>,
+    /// Counts the forms shown: it moves on with every challenge that is not the same stage
+    /// shown again with errors (see [`starts_new_form`]), and the stage is then built afresh.
+    form: RwSignal<u64>,
 }
 
 impl FlowState {
@@ -49,6 +52,7 @@ impl FlowState {
             request_error: RwSignal::new(None),
             swapped: RwSignal::new(false),
             messages: RwSignal::new(first.messages),
+            form: RwSignal::new(0),
         }
     }
 
@@ -119,6 +123,9 @@ impl FlowState {
                 self.request_error.set(None);
                 self.messages.set(messages);
                 self.swapped.set(true);
+                if starts_new_form(&challenge) {
+                    self.form.update(|n| *n += 1);
+                }
                 self.challenge.set(challenge);
                 match redirect {
                     // Stay busy: the page is going away.
@@ -241,12 +248,25 @@ fn first_challenge(
     })
 }
 
+/// Whether `next` replaces the form on screen rather than showing it again with errors. A
+/// challenge without `response_errors` is a new stage (or the same kind of stage afresh, such as
+/// the second of two prompt stages): its inputs must start from the server's values, not keep
+/// what was typed into the previous form. A challenge with errors is the same form again, where
+/// keeping what the person typed is the point.
+#[cfg(any(feature = "hydrate", test))]
+fn starts_new_form(next: &Challenge) -> bool {
+    next.response_errors
+        .as_ref()
+        .is_none_or(|errors| errors.0.is_empty())
+}
+
 #[component]
 fn FlowRunner(slug: String, query: String, first: FlowAnswer) -> impl IntoView {
     let flow = FlowState::new(slug, query, first);
     let challenge = flow.challenge;
     let request_error = flow.request_error;
     let messages = flow.messages;
+    let form = flow.form;
     let title = move || {
         challenge.with(|c| {
             c.flow_info
@@ -273,7 +293,18 @@ fn FlowRunner(slug: String, query: String, first: FlowAnswer) -> impl IntoView {
                         })
                 }}
                 <MessageList messages/>
-                {move || stages::render(challenge.get(), flow.clone())}
+                // Keyed by the form count: a new form gets new elements. Re-rendering in place
+                // would reuse the previous stage's inputs where the two line up, and an input's
+                // typed (dirty) value outlives a changed `value` attribute, so the next prompt
+                // would show the previous one's answers.
+                <For
+                    each=move || [form.get()]
+                    key=|count| *count
+                    children=move |_| {
+                        let flow = flow.clone();
+                        move || stages::render(challenge.get(), flow.clone())
+                    }
+                />
             </div>
             <footer class="flow-footer">"Powered by keyflow"</footer>
         </main>
@@ -310,5 +341,30 @@ fn LoadError(message: String) -> impl IntoView {
                 </div>
             </div>
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ChallengeKind, ResponseErrors};
+
+    fn with_errors(errors: Option<ResponseErrors>) -> Challenge {
+        let mut challenge: Challenge = serde_json::from_value(serde_json::json!({
+            "component": "ak-stage-prompt",
+            "fields": [],
+        }))
+        .expect("a prompt challenge");
+        assert!(matches!(challenge.kind, ChallengeKind::Prompt(_)));
+        challenge.response_errors = errors;
+        challenge
+    }
+
+    #[test]
+    fn only_a_challenge_with_errors_keeps_the_form() {
+        assert!(starts_new_form(&with_errors(None)));
+        assert!(starts_new_form(&with_errors(Some(ResponseErrors::new()))));
+        let errors = ResponseErrors::single("username", "Username is already taken.", "invalid");
+        assert!(!starts_new_form(&with_errors(Some(errors))));
     }
 }
