@@ -34,6 +34,13 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
+    /// Adds every error of `other`.
+    pub fn merge(&mut self, other: FieldErrors) {
+        for (field, messages) in other.0 {
+            self.0.entry(field).or_default().extend(messages);
+        }
+    }
+
     /// `Ok(())` when there are no errors, else `Err(AdminError::Invalid(self))`.
     pub fn into_result(self) -> Result<(), AdminError> {
         if self.is_empty() {
@@ -92,6 +99,9 @@ pub enum AdminError {
         stage: String,
         used_by: Vec<StageUse>,
     },
+    /// Hashing a new password failed (e.g. every hashing slot stayed busy).
+    #[error("password hashing failed: {0}")]
+    Password(crate::engine::EngineError),
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
 }

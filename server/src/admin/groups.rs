@@ -332,7 +332,7 @@ pub async fn create(
     };
     let created = match row.insert(&txn).await {
         Ok(created) => created,
-        Err(error) if name_taken(&error) => return Err(AdminError::single("name", NAME_TAKEN)),
+        Err(error) if name_taken(&error) => return Err(AdminError::field("name", NAME_TAKEN)),
         Err(error) => return Err(error.into()),
     };
     if let Some(users) = &changes.users {
@@ -371,7 +371,7 @@ pub async fn update(
     }
     let updated = match row.update(&txn).await {
         Ok(updated) => updated,
-        Err(error) if name_taken(&error) => return Err(AdminError::single("name", NAME_TAKEN)),
+        Err(error) if name_taken(&error) => return Err(AdminError::field("name", NAME_TAKEN)),
         Err(error) => return Err(error.into()),
     };
     if let Some(users) = &changes.users {

@@ -8,8 +8,6 @@
 //! DRF-style messages per field. Deactivating an account (`is_active` to false) ends every
 //! session it has, in the same transaction.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use sea_orm::{
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
@@ -18,55 +16,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+pub use super::error::{AdminError, FieldErrors};
 use crate::auth::password::PasswordHasher;
 use crate::engine::fields::MAX_TEXT_LEN;
 use crate::store::{group, group_member, session, user};
 use crate::users::{self, EMAIL_MAX_LEN, USERNAME_MAX_LEN, USER_TYPES};
-
-/// DRF-style validation errors: field name → messages (`non_field_errors` for the whole).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
-
-impl FieldErrors {
-    pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0
-            .entry(field.to_owned())
-            .or_default()
-            .push(message.into());
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Adds every error of `other`.
-    pub fn merge(&mut self, other: FieldErrors) {
-        for (field, messages) in other.0 {
-            self.0.entry(field).or_default().extend(messages);
-        }
-    }
-}
-
-/// Why an administrative change did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("invalid input: {0:?}")]
-    Invalid(FieldErrors),
-    #[error("not found")]
-    NotFound,
-    #[error("password hashing failed: {0}")]
-    Password(crate::engine::EngineError),
-    #[error(transparent)]
-    Database(#[from] DbErr),
-}
-
-impl AdminError {
-    pub fn single(field: &str, message: impl Into<String>) -> Self {
-        let mut errors = FieldErrors::default();
-        errors.add(field, message);
-        AdminError::Invalid(errors)
-    }
-}
 
 /// DRF's message for a primary key that names nothing.
 pub fn not_found_pk(pk: &str) -> String {
@@ -351,7 +305,7 @@ pub async fn create(
     validate(db, &changes, true, None).await?;
     let (Some(username), Some(name)) = (changes.username.as_deref(), changes.name.as_deref())
     else {
-        return Err(AdminError::single("username", REQUIRED));
+        return Err(AdminError::field("username", REQUIRED));
     };
     let created = users::create_account(
         db,
@@ -378,7 +332,7 @@ pub async fn create(
     match created {
         Ok(created) => Ok(view(db, created).await?),
         Err(users::CreateError::UsernameTaken) => {
-            Err(AdminError::single("username", USERNAME_TAKEN))
+            Err(AdminError::field("username", USERNAME_TAKEN))
         }
         Err(users::CreateError::Database(error)) => Err(error.into()),
     }
@@ -428,7 +382,7 @@ pub async fn update(
     let updated = match row.update(&txn).await {
         Ok(updated) => updated,
         Err(error) if unique_violation(&error) => {
-            return Err(AdminError::single("username", USERNAME_TAKEN))
+            return Err(AdminError::field("username", USERNAME_TAKEN))
         }
         Err(error) => return Err(error.into()),
     };
@@ -475,7 +429,7 @@ pub async fn set_password(
 ) -> Result<user::Model, AdminError> {
     let account = users::find(db, pk).await?.ok_or(AdminError::NotFound)?;
     if password.is_empty() {
-        return Err(AdminError::single("password", BLANK));
+        return Err(AdminError::field("password", BLANK));
     }
     let hash = hasher.hash(password).await.map_err(AdminError::Password)?;
     users::set_password_hash(db, account.id, hash, now).await?;

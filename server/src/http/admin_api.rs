@@ -71,6 +71,7 @@ pub(crate) fn error_response(error: AdminError) -> Response {
             )
                 .into_response()
         }
+        AdminError::Password(error) => ApiError::from(error).into_response(),
         AdminError::Database(error) => ApiError::from(error).into_response(),
     }
 }

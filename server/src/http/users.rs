@@ -229,16 +229,9 @@ pub(crate) fn not_found_pk(pk: &str) -> String {
     admin_users::not_found_pk(pk)
 }
 
-/// A service error as the API answers it: validation errors are DRF's 400 body.
+/// A service error as the API answers it (one mapping for every admin path).
 pub(crate) fn admin_response(error: AdminError) -> Result<Response, ApiError> {
-    match error {
-        AdminError::Invalid(errors) => {
-            Ok((StatusCode::BAD_REQUEST, Json(json!(errors.0))).into_response())
-        }
-        AdminError::NotFound => Err(ApiError::NotFound),
-        AdminError::Password(error) => Err(error.into()),
-        AdminError::Database(error) => Err(error.into()),
-    }
+    Ok(super::admin_api::error_response(error))
 }
 
 /// DRF's answer to a body that is not a JSON object.
