@@ -2,6 +2,7 @@
 //! that renders one component per stage challenge. Compiled twice: with `ssr` into the server
 //! (first render, no-JavaScript forms) and with `hydrate` into the browser's WASM.
 
+pub mod admin;
 pub mod protocol;
 pub mod ui;
 

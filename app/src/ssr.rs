@@ -54,3 +54,84 @@ pub struct PrecomputedChallenge(pub Challenge);
 /// The UI messages that came with [`PrecomputedChallenge`].
 #[derive(Clone, Default)]
 pub struct PrecomputedMessages(pub Vec<UiMessage>);
+
+// --- the admin interface ------------------------------------------------------------------------
+
+use crate::admin::api::{AdminFnError, AdminUser};
+use serde_json::Value;
+
+/// The caller of an admin server function: the request it came with (the session cookie, the
+/// CSRF header or an API token; the peer address in its extensions), so the server can
+/// authenticate them and name them in the audit log.
+#[derive(Clone, Debug)]
+pub struct AdminRequest {
+    pub parts: http::request::Parts,
+}
+
+impl AdminRequest {
+    pub fn from_parts(parts: &http::request::Parts) -> Self {
+        Self {
+            parts: parts.clone(),
+        }
+    }
+}
+
+/// The admin service layer, as the admin UI's server functions reach it. Every method
+/// authenticates `request` first: a superuser, and for anything but a GET (a server render),
+/// the session's CSRF token. Collections are authentik's API paths under `/api/v3/`
+/// (`flows/instances`, `flows/bindings`, …); objects are authentik's JSON models.
+#[async_trait::async_trait]
+pub trait AdminBackend: Send + Sync {
+    async fn whoami(&self, request: &AdminRequest) -> Result<AdminUser, AdminFnError>;
+
+    async fn list(
+        &self,
+        request: &AdminRequest,
+        collection: &str,
+        query: Vec<(String, String)>,
+    ) -> Result<Vec<Value>, AdminFnError>;
+
+    async fn retrieve(
+        &self,
+        request: &AdminRequest,
+        collection: &str,
+        id: &str,
+    ) -> Result<Value, AdminFnError>;
+
+    async fn create(
+        &self,
+        request: &AdminRequest,
+        collection: &str,
+        body: Value,
+    ) -> Result<Value, AdminFnError>;
+
+    /// A partial update (PATCH).
+    async fn update(
+        &self,
+        request: &AdminRequest,
+        collection: &str,
+        id: &str,
+        body: Value,
+    ) -> Result<Value, AdminFnError>;
+
+    async fn delete(
+        &self,
+        request: &AdminRequest,
+        collection: &str,
+        id: &str,
+        query: Vec<(String, String)>,
+    ) -> Result<(), AdminFnError>;
+
+    async fn action(
+        &self,
+        request: &AdminRequest,
+        collection: &str,
+        id: Option<&str>,
+        action: &str,
+        body: Value,
+    ) -> Result<Value, AdminFnError>;
+}
+
+/// Context wrapper so the admin backend can be fetched with `use_context`.
+#[derive(Clone)]
+pub struct SharedAdminBackend(pub Arc<dyn AdminBackend>);

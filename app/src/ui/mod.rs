@@ -22,6 +22,7 @@ use leptos_router::{
     path, SsrMode,
 };
 
+pub use cookies::csrf_token;
 pub use flow::{FlowPage, FlowState};
 pub use form::{FormFields, StageCx};
 pub use home::HomePage;

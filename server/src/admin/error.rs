@@ -104,6 +104,9 @@ pub enum AdminError {
     Password(crate::engine::EngineError),
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
+    /// Something that is not the caller's fault (e.g. an export that could not be written).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl AdminError {

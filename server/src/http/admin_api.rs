@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use super::resource::Registry;
 use super::{
     admin::{self, Caller, NO_PERMISSION},
     errors::ApiError,
@@ -27,9 +28,18 @@ use super::{
 use crate::admin::{error::NON_FIELD_ERRORS, Actor, AdminError, FieldErrors};
 use crate::store::{group, user};
 
+/// Every admin collection served as a [`Resource`](super::resource::Resource): the REST paths
+/// and the admin UI's server functions both dispatch through it.
+pub fn registry() -> Registry {
+    Registry::default()
+        .with(super::admin_flows::FlowsResource)
+        .with(super::admin_flows::BindingsResource)
+}
+
 /// Every admin object route, merged into the application router.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(registry().routes())
         .merge(super::admin_flows::routes())
         .merge(super::admin_stages::routes())
         .merge(super::admin_policies::routes())
@@ -73,6 +83,7 @@ pub(crate) fn error_response(error: AdminError) -> Response {
         }
         AdminError::Password(error) => ApiError::from(error).into_response(),
         AdminError::Database(error) => ApiError::from(error).into_response(),
+        AdminError::Internal(message) => ApiError::Internal(message).into_response(),
     }
 }
 

@@ -13,9 +13,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::{
-    body::Bytes,
     extract::{ConnectInfo, Path, Query, State},
-    http::{header, HeaderMap, Method, StatusCode},
+    http::{HeaderMap, Method},
     response::{IntoResponse, Response},
     routing::{get, post},
     Router,
@@ -23,11 +22,12 @@ use axum::{
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::admin_api::{
-    actor, answer, api, body_object, created, no_content, ok, page_of, path_uuid, query_uuid,
-    refuse, respond, typed, Refused,
+use super::admin_api::{actor, answer, api, ok, refuse, respond, Refused};
+use super::resource::{
+    filter_text, typed_input, uuid_filter, uuid_id, ActionAnswer, ActionScope, ActionSpec, Body,
+    Cx, ListQuery, Resource,
 };
-use super::{executor::parse_body, AppState};
+use super::AppState;
 use crate::admin::{
     flows::{self, BindingInput, BindingQuery, FlowInput, FlowQuery},
     versions, AdminError,
@@ -57,24 +57,10 @@ const BINDING_KEYS: &[&str] = &[
     "invalid_response_action",
 ];
 
+/// The version paths (flows and bindings themselves are [`FlowsResource`] and
+/// [`BindingsResource`]).
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/api/v3/flows/instances/",
-            get(list_flows).post(create_flow),
-        )
-        .route(
-            "/api/v3/flows/instances/{slug}/",
-            get(retrieve_flow)
-                .patch(update_flow)
-                .put(update_flow)
-                .delete(destroy_flow),
-        )
-        .route(
-            "/api/v3/flows/instances/{slug}/reorder_bindings/",
-            post(reorder_bindings),
-        )
-        .route("/api/v3/flows/instances/{slug}/export/", get(export_flow))
         .route(
             "/api/v3/flows/instances/{slug}/versions/",
             get(list_versions),
@@ -90,17 +76,6 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v3/flows/instances/{slug}/versions/{number}/rollback/",
             post(rollback_version),
-        )
-        .route(
-            "/api/v3/flows/bindings/",
-            get(list_bindings).post(create_binding),
-        )
-        .route(
-            "/api/v3/flows/bindings/{pk}/",
-            get(retrieve_binding)
-                .patch(update_binding)
-                .put(update_binding)
-                .delete(destroy_binding),
         )
 }
 
@@ -184,287 +159,176 @@ pub(crate) async fn binding_json(
     }))
 }
 
-fn non_empty(params: &HashMap<String, String>, key: &str) -> Option<String> {
-    params
-        .get(key)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
+/// `flows/instances`: authentik's `FlowViewSet`, looked up by slug. List filters: `search`,
+/// `designation`, `slug`, `ordering`. Actions: `reorder_bindings` (POST
+/// `{"bindings": [pk, …]}`, the flow's binding pks, first runs first: answers the bindings in
+/// their new order, or 400 when the list is not exactly the flow's bindings) and `export`
+/// (GET, the flow as a blueprint download).
+pub struct FlowsResource;
 
-/// `GET /api/v3/flows/instances/?search=&designation=&slug=&ordering=&page=&page_size=`
-async fn list_flows(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let query = FlowQuery {
-                search: non_empty(&params, "search"),
-                designation: non_empty(&params, "designation"),
-                slug: non_empty(&params, "slug"),
-                ordering: non_empty(&params, "ordering"),
-            };
-            let rows = answer(flows::list_flows(&state.services.db, &actor, &query).await)?;
-            let (request, count, rows) = page_of(&params, rows)?;
-            let mut results = Vec::with_capacity(rows.len());
-            for row in &rows {
-                results.push(answer(flow_json(&state, row).await)?);
-            }
-            Ok(request.respond(count, results))
-        }
-        .await,
-    )
-}
+const FLOW_ACTIONS: &[ActionSpec] = &[
+    ActionSpec {
+        name: "reorder_bindings",
+        scope: ActionScope::Object,
+        safe: false,
+    },
+    ActionSpec {
+        name: "export",
+        scope: ActionScope::Object,
+        safe: true,
+    },
+];
 
-/// `POST /api/v3/flows/instances/`: 201 with the new flow.
-async fn create_flow(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::POST, peer).await)?;
-            let body = body_object(api(parse_body(&headers, &body))?)?;
-            let input: FlowInput = typed(&body, FLOW_KEYS)?;
-            let row = answer(flows::create_flow(&state.services.db, &actor, input).await)?;
-            Ok(created(answer(flow_json(&state, &row).await)?))
-        }
-        .await,
-    )
-}
-
-/// `GET /api/v3/flows/instances/{slug}/`
-async fn retrieve_flow(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let row = answer(flows::get_flow(&state.services.db, &actor, &slug).await)?;
-            Ok(ok(answer(flow_json(&state, &row).await)?))
-        }
-        .await,
-    )
-}
-
-/// `PATCH` / `PUT /api/v3/flows/instances/{slug}/`
-async fn update_flow(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(slug): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &method, peer).await)?;
-            let body = body_object(api(parse_body(&headers, &body))?)?;
-            let input: FlowInput = typed(&body, FLOW_KEYS)?;
-            let partial = method == Method::PATCH;
-            let row = answer(
-                flows::update_flow(&state.services.db, &actor, &slug, input, partial).await,
-            )?;
-            Ok(ok(answer(flow_json(&state, &row).await)?))
-        }
-        .await,
-    )
-}
-
-/// `DELETE /api/v3/flows/instances/{slug}/`: 204.
-async fn destroy_flow(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::DELETE, peer).await)?;
-            answer(flows::delete_flow(&state.services.db, &actor, &slug).await)?;
-            Ok(no_content())
-        }
-        .await,
-    )
-}
-
-/// `POST /api/v3/flows/instances/{slug}/reorder_bindings/` with `{"bindings": [pk, …]}`.
-async fn reorder_bindings(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    #[derive(serde::Deserialize)]
-    struct Reorder {
-        bindings: Vec<Uuid>,
+#[async_trait::async_trait]
+impl Resource for FlowsResource {
+    fn collection(&self) -> &'static str {
+        "flows/instances"
     }
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::POST, peer).await)?;
-            let body = body_object(api(parse_body(&headers, &body))?)?;
-            if !body.contains_key(flows::REORDER_FIELD) {
-                return Err(refuse(super::admin_api::error_response(AdminError::field(
-                    flows::REORDER_FIELD,
-                    "This field is required.",
-                ))));
+
+    async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {
+        let filters = FlowQuery {
+            search: filter_text(query, "search"),
+            designation: filter_text(query, "designation"),
+            slug: filter_text(query, "slug"),
+            ordering: filter_text(query, "ordering"),
+        };
+        let rows = flows::list_flows(&cx.state.services.db, cx.actor, &filters).await?;
+        let mut results = Vec::with_capacity(rows.len());
+        for row in &rows {
+            results.push(flow_json(cx.state, row).await?);
+        }
+        Ok(results)
+    }
+
+    async fn retrieve(&self, cx: &Cx<'_>, slug: &str) -> Result<Value, AdminError> {
+        let row = flows::get_flow(&cx.state.services.db, cx.actor, slug).await?;
+        flow_json(cx.state, &row).await
+    }
+
+    async fn create(&self, cx: &Cx<'_>, body: Body) -> Result<Value, AdminError> {
+        let input: FlowInput = typed_input(&body, FLOW_KEYS)?;
+        let row = flows::create_flow(&cx.state.services.db, cx.actor, input).await?;
+        flow_json(cx.state, &row).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        slug: &str,
+        body: Body,
+        partial: bool,
+    ) -> Result<Value, AdminError> {
+        let input: FlowInput = typed_input(&body, FLOW_KEYS)?;
+        let row = flows::update_flow(&cx.state.services.db, cx.actor, slug, input, partial).await?;
+        flow_json(cx.state, &row).await
+    }
+
+    async fn destroy(&self, cx: &Cx<'_>, slug: &str, _query: &ListQuery) -> Result<(), AdminError> {
+        flows::delete_flow(&cx.state.services.db, cx.actor, slug).await
+    }
+
+    fn actions(&self) -> &'static [ActionSpec] {
+        FLOW_ACTIONS
+    }
+
+    async fn action(
+        &self,
+        cx: &Cx<'_>,
+        name: &str,
+        id: Option<&str>,
+        body: Body,
+    ) -> Result<ActionAnswer, AdminError> {
+        let slug = id.ok_or(AdminError::NotFound)?;
+        match name {
+            "reorder_bindings" => {
+                #[derive(serde::Deserialize)]
+                struct Reorder {
+                    bindings: Vec<Uuid>,
+                }
+                if !body.contains_key(flows::REORDER_FIELD) {
+                    return Err(AdminError::field(
+                        flows::REORDER_FIELD,
+                        "This field is required.",
+                    ));
+                }
+                let input: Reorder = typed_input(&body, &[flows::REORDER_FIELD])?;
+                let rows =
+                    flows::reorder_bindings(&cx.state.services.db, cx.actor, slug, &input.bindings)
+                        .await?;
+                let mut results = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    results.push(binding_json(cx.state, row).await?);
+                }
+                Ok(ActionAnswer::Json(Value::Array(results)))
             }
-            let input: Reorder = typed(&body, &[flows::REORDER_FIELD])?;
-            let rows = answer(
-                flows::reorder_bindings(&state.services.db, &actor, &slug, &input.bindings).await,
-            )?;
-            let mut results = Vec::with_capacity(rows.len());
-            for row in &rows {
-                results.push(answer(binding_json(&state, row).await)?);
+            "export" => {
+                flows::get_flow(&cx.state.services.db, cx.actor, slug).await?;
+                let yaml = crate::blueprints::export_flow(&cx.state.services.db, slug)
+                    .await
+                    .map_err(|e| AdminError::Internal(e.to_string()))?;
+                Ok(ActionAnswer::File {
+                    content_type: "application/yaml",
+                    filename: format!("flow_{slug}.yaml"),
+                    body: yaml,
+                })
             }
-            Ok(ok(Value::Array(results)))
+            _ => Err(AdminError::NotFound),
         }
-        .await,
-    )
+    }
 }
 
-/// `GET /api/v3/flows/instances/{slug}/export/`: the flow as a blueprint download.
-async fn export_flow(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            answer(flows::get_flow(&state.services.db, &actor, &slug).await)?;
-            let yaml = crate::blueprints::export_flow(&state.services.db, &slug)
-                .await
-                .map_err(|e| {
-                    refuse(super::errors::ApiError::Internal(e.to_string()).into_response())
-                })?;
-            Ok((
-                StatusCode::OK,
-                [
-                    (header::CONTENT_TYPE, "application/yaml".to_owned()),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"flow_{slug}.yaml\""),
-                    ),
-                ],
-                yaml,
-            )
-                .into_response())
-        }
-        .await,
-    )
-}
+/// `flows/bindings`: authentik's `FlowStageBindingViewSet`. List filters: `target`, `stage`,
+/// `ordering` (`order` or `-order`).
+pub struct BindingsResource;
 
-/// `GET /api/v3/flows/bindings/?target=&stage=&ordering=order|-order`
-async fn list_bindings(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let query = BindingQuery {
-                target: query_uuid(&params, "target")?,
-                stage: query_uuid(&params, "stage")?,
-                descending: params.get("ordering").is_some_and(|o| o == "-order"),
-            };
-            let rows = answer(flows::list_bindings(&state.services.db, &actor, &query).await)?;
-            let (request, count, rows) = page_of(&params, rows)?;
-            let mut results = Vec::with_capacity(rows.len());
-            for row in &rows {
-                results.push(answer(binding_json(&state, row).await)?);
-            }
-            Ok(request.respond(count, results))
-        }
-        .await,
-    )
-}
+#[async_trait::async_trait]
+impl Resource for BindingsResource {
+    fn collection(&self) -> &'static str {
+        "flows/bindings"
+    }
 
-async fn create_binding(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::POST, peer).await)?;
-            let body = body_object(api(parse_body(&headers, &body))?)?;
-            let input: BindingInput = typed(&body, BINDING_KEYS)?;
-            let row = answer(flows::create_binding(&state.services.db, &actor, input).await)?;
-            Ok(created(answer(binding_json(&state, &row).await)?))
+    async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {
+        let filters = BindingQuery {
+            target: uuid_filter(query, "target")?,
+            stage: uuid_filter(query, "stage")?,
+            descending: query.get("ordering").is_some_and(|o| o == "-order"),
+        };
+        let rows = flows::list_bindings(&cx.state.services.db, cx.actor, &filters).await?;
+        let mut results = Vec::with_capacity(rows.len());
+        for row in &rows {
+            results.push(binding_json(cx.state, row).await?);
         }
-        .await,
-    )
-}
+        Ok(results)
+    }
 
-async fn retrieve_binding(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let row =
-                answer(flows::get_binding(&state.services.db, &actor, path_uuid(&pk)?).await)?;
-            Ok(ok(answer(binding_json(&state, &row).await)?))
-        }
-        .await,
-    )
-}
+    async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {
+        let row = flows::get_binding(&cx.state.services.db, cx.actor, uuid_id(id)?).await?;
+        binding_json(cx.state, &row).await
+    }
 
-async fn update_binding(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &method, peer).await)?;
-            let id = path_uuid(&pk)?;
-            let body = body_object(api(parse_body(&headers, &body))?)?;
-            let input: BindingInput = typed(&body, BINDING_KEYS)?;
-            let partial = method == Method::PATCH;
-            let row = answer(
-                flows::update_binding(&state.services.db, &actor, id, input, partial).await,
-            )?;
-            Ok(ok(answer(binding_json(&state, &row).await)?))
-        }
-        .await,
-    )
-}
+    async fn create(&self, cx: &Cx<'_>, body: Body) -> Result<Value, AdminError> {
+        let input: BindingInput = typed_input(&body, BINDING_KEYS)?;
+        let row = flows::create_binding(&cx.state.services.db, cx.actor, input).await?;
+        binding_json(cx.state, &row).await
+    }
 
-async fn destroy_binding(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::DELETE, peer).await)?;
-            answer(flows::delete_binding(&state.services.db, &actor, path_uuid(&pk)?).await)?;
-            Ok(no_content())
-        }
-        .await,
-    )
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        id: &str,
+        body: Body,
+        partial: bool,
+    ) -> Result<Value, AdminError> {
+        let id = uuid_id(id)?;
+        let input: BindingInput = typed_input(&body, BINDING_KEYS)?;
+        let row =
+            flows::update_binding(&cx.state.services.db, cx.actor, id, input, partial).await?;
+        binding_json(cx.state, &row).await
+    }
+
+    async fn destroy(&self, cx: &Cx<'_>, id: &str, _query: &ListQuery) -> Result<(), AdminError> {
+        flows::delete_binding(&cx.state.services.db, cx.actor, uuid_id(id)?).await
+    }
 }
 
 // --- versions ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ pub mod admin_flow_tools;
 pub mod admin_flows;
 pub mod admin_policies;
 pub mod admin_stages;
+pub mod admin_ui;
 pub mod authenticators;
 pub mod blueprints;
 pub mod errors;
@@ -16,6 +17,7 @@ pub mod health;
 pub mod invitations;
 pub mod pages;
 pub mod pagination;
+pub mod resource;
 pub mod session;
 pub mod static_files;
 pub mod users;
@@ -121,7 +123,8 @@ pub fn router(state: AppState) -> Router {
         .route("/flows/-/cancel/", get(pages::cancel))
         .route("/if/flow/{slug}/", post(pages::flow_form_post))
         .merge(admin_api::routes())
-        .merge(admin_flow_tools::routes());
+        .merge(admin_flow_tools::routes())
+        .merge(admin_ui::routes(&state));
     api.leptos_routes_with_context(
         &state,
         routes,

@@ -114,12 +114,16 @@ impl FlowBackend for SsrFlowBackend {
     }
 }
 
-/// Context every server render gets: the flow backend.
+/// Context every server render and server function gets: the flow backend and the admin backend.
 pub fn provide_render_context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
     let backend = SharedFlowBackend(Arc::new(SsrFlowBackend {
         state: state.clone(),
     }));
-    move || provide_context(backend.clone())
+    let admin = super::admin_ui::backend(state);
+    move || {
+        provide_context(backend.clone());
+        provide_context(admin.clone());
+    }
 }
 
 /// A form POST from the server-rendered page (no JavaScript): runs the response through the

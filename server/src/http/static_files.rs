@@ -53,8 +53,15 @@ pub fn is_hashed_asset(path: &str, pkg_dir: &str) -> bool {
 /// The router's fallback: a file of the site root if there is one (precompressed copy chosen by
 /// `Accept-Encoding`, cache headers by name), else Leptos' page (its "not found" view).
 pub async fn static_or_page(State(state): State<AppState>, request: Request) -> Response {
-    let options = &state.leptos_options;
     let path = request.uri().path().to_owned();
+    // The admin bundle lives in a site root of its own (see `admin_ui::admin_options`).
+    let admin;
+    let options = if path.starts_with(&format!("/{}/", app::admin::PKG_DIR)) {
+        admin = super::admin_ui::admin_options(&state.leptos_options);
+        &admin
+    } else {
+        &state.leptos_options
+    };
     let mut file_request = Request::builder()
         .method(request.method().clone())
         .uri(request.uri().clone());

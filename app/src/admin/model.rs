@@ -1,0 +1,127 @@
+//! The admin objects as the UI reads them: the parts of authentik's API models the pages show
+//! and edit. Reading is lenient (unknown fields are ignored, missing ones take defaults) so a
+//! field the server adds never breaks a page; writes send only the fields a form changes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The collections, as authentik's paths under `/api/v3/`.
+pub mod collection {
+    pub const FLOWS: &str = "flows/instances";
+    pub const BINDINGS: &str = "flows/bindings";
+    pub const STAGES: &str = "stages/all";
+    pub const PROMPTS: &str = "stages/prompt/prompts";
+    pub const POLICIES: &str = "policies/all";
+    pub const POLICY_BINDINGS: &str = "policies/bindings";
+    pub const USERS: &str = "core/users";
+    pub const GROUPS: &str = "core/groups";
+    pub const INVITATIONS: &str = "stages/invitation/invitations";
+}
+
+/// authentik's `Flow`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Flow {
+    pub pk: String,
+    pub name: String,
+    pub slug: String,
+    pub title: String,
+    pub designation: String,
+    pub authentication: String,
+    pub layout: String,
+    pub denied_action: String,
+    pub policy_engine_mode: String,
+    pub compatibility_mode: bool,
+    pub background: String,
+    /// Stage pks in binding order.
+    pub stages: Vec<String>,
+    pub policies: Vec<String>,
+}
+
+/// authentik's `FlowStageBinding`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Binding {
+    pub pk: String,
+    /// The flow's pk.
+    pub target: String,
+    /// The stage's pk.
+    pub stage: String,
+    pub stage_obj: Option<StageSummary>,
+    pub order: i32,
+    pub evaluate_on_plan: bool,
+    pub re_evaluate_policies: bool,
+    pub invalid_response_action: String,
+    pub policy_engine_mode: String,
+}
+
+/// The part of authentik's `Stage` every page shows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StageSummary {
+    pub pk: String,
+    pub name: String,
+    /// The stage's challenge component, e.g. `ak-stage-password`.
+    pub component: String,
+    pub verbose_name: String,
+    pub meta_model_name: String,
+}
+
+/// A stage with all its fields (the typed form reads and writes the kind's own keys).
+pub type StageObject = serde_json::Map<String, Value>;
+
+/// The choices of a flow's enum fields, with labels (authentik's values).
+pub mod choices {
+    pub const DESIGNATION: &[(&str, &str)] = &[
+        ("authentication", "Authentication"),
+        ("authorization", "Authorization"),
+        ("enrollment", "Enrollment"),
+        ("invalidation", "Invalidation"),
+        ("recovery", "Recovery"),
+        ("stage_configuration", "Stage configuration"),
+        ("unenrollment", "Unenrollment"),
+    ];
+    pub const AUTHENTICATION: &[(&str, &str)] = &[
+        ("none", "No requirement"),
+        ("require_authenticated", "Require an authenticated user"),
+        ("require_unauthenticated", "Require no authenticated user"),
+        ("require_superuser", "Require a superuser"),
+        (
+            "require_redirect",
+            "Require being redirected from another flow",
+        ),
+        ("require_outpost", "Require an outpost"),
+    ];
+    pub const LAYOUT: &[(&str, &str)] = &[
+        ("stacked", "Stacked"),
+        ("content_left", "Content left"),
+        ("content_right", "Content right"),
+        ("sidebar_left", "Sidebar left"),
+        ("sidebar_right", "Sidebar right"),
+    ];
+    pub const DENIED_ACTION: &[(&str, &str)] = &[
+        ("message_continue", "Message and continue"),
+        ("message", "Message"),
+        ("continue", "Continue"),
+    ];
+    pub const POLICY_ENGINE_MODE: &[(&str, &str)] = &[
+        ("any", "Any policy must pass"),
+        ("all", "All policies must pass"),
+    ];
+    pub const INVALID_RESPONSE_ACTION: &[(&str, &str)] = &[
+        ("retry", "Retry: show the stage again"),
+        ("restart", "Restart the flow"),
+        (
+            "restart_with_context",
+            "Restart the flow, keeping its context",
+        ),
+    ];
+
+    /// The label of `value` in `choices` (the value itself when unknown).
+    pub fn label<'a>(choices: &[(&'a str, &'a str)], value: &'a str) -> &'a str {
+        choices
+            .iter()
+            .find(|(v, _)| *v == value)
+            .map_or(value, |(_, label)| label)
+    }
+}

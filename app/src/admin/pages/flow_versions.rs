@@ -1,0 +1,11 @@
+//! Placeholder: this page is being built (issue #14).
+
+use leptos::prelude::*;
+
+#[component]
+pub fn VersionsTab() -> impl IntoView {
+    view! {
+
+        <p class="muted">"Not built yet."</p>
+    }
+}

@@ -1,0 +1,142 @@
+//! `/if/admin/flows/`: every flow, searchable, and a form to create one (which then opens in
+//! the editor).
+
+use leptos::prelude::*;
+use leptos_router::{components::A, hooks::use_navigate};
+use serde_json::json;
+
+use crate::admin::api::{self, AdminFnError};
+use crate::admin::model::{choices, collection, Flow};
+use crate::admin::widgets::{ChoiceSelect, FormAlert, FormError, PageHeader, TextInput};
+
+#[component]
+pub fn FlowListPage() -> impl IntoView {
+    let search = RwSignal::new(String::new());
+    let flows = Resource::new(
+        move || search.get(),
+        |search| async move { api::list::<Flow>(collection::FLOWS, &[("search", &search)]).await },
+    );
+    view! {
+        <PageHeader title="Flows"/>
+        <div class="toolbar">
+            <label for="flow-search">"Search"</label>
+            <input
+                id="flow-search"
+                type="search"
+                placeholder="Name, slug or title"
+                on:input=move |ev| search.set(event_target_value(&ev))
+            />
+        </div>
+        <Transition fallback=|| view! { <p class="muted">"Loading flows…"</p> }>
+            {move || Suspend::new(async move {
+                match flows.await {
+                    Ok(rows) if rows.is_empty() => view! { <p>"No flows match."</p> }.into_any(),
+                    Ok(rows) => view! { <FlowTable rows/> }.into_any(),
+                    Err(e) => view! { <div class="alert" role="alert">{e.to_string()}</div> }.into_any(),
+                }
+            })}
+        </Transition>
+        <CreateFlow/>
+    }
+}
+
+#[component]
+fn FlowTable(rows: Vec<Flow>) -> impl IntoView {
+    view! {
+        <table class="admin-table" data-testid="flow-list">
+            <thead>
+                <tr>
+                    <th scope="col">"Name"</th>
+                    <th scope="col">"Slug"</th>
+                    <th scope="col">"Designation"</th>
+                    <th scope="col">"Title"</th>
+                    <th scope="col">"Stages"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {rows
+                    .into_iter()
+                    .map(|flow| {
+                        let href = format!("/if/admin/flows/{}/", flow.slug);
+                        view! {
+                            <tr>
+                                <td><A href=href>{flow.name}</A></td>
+                                <td><code>{flow.slug}</code></td>
+                                <td>{choices::label(choices::DESIGNATION, &flow.designation).to_owned()}</td>
+                                <td>{flow.title}</td>
+                                <td>{flow.stages.len()}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// Name, slug, title and designation; the rest keeps authentik's defaults until edited.
+#[component]
+fn CreateFlow() -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let slug = RwSignal::new(String::new());
+    let title = RwSignal::new(String::new());
+    let designation = RwSignal::new("authentication".to_owned());
+    let error: FormError = RwSignal::new(None);
+    let navigate = use_navigate();
+    let create = Action::new(move |body: &serde_json::Value| {
+        let body = body.clone();
+        async move { api::create::<Flow>(collection::FLOWS, body).await }
+    });
+    Effect::new(move |_| match create.value().get() {
+        Some(Ok(flow)) => navigate(
+            &format!("/if/admin/flows/{}/", flow.slug),
+            Default::default(),
+        ),
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        create.dispatch(json!({
+            "name": name.get(),
+            "slug": slug.get(),
+            "title": title.get(),
+            "designation": designation.get(),
+        }));
+    };
+    view! {
+        <section class="admin-card" aria-labelledby="create-flow-heading">
+            <h2 id="create-flow-heading">"Create a flow"</h2>
+            <form on:submit=submit data-testid="create-flow">
+                <TextInput label="Name" field="name" value=name error id_prefix="new-flow-"/>
+                <TextInput
+                    label="Slug"
+                    field="slug"
+                    value=slug
+                    error
+                    id_prefix="new-flow-"
+                    help="Letters, digits, - and _; the flow's address is /if/flow/<slug>/."
+                />
+                <TextInput label="Title" field="title" value=title error id_prefix="new-flow-"/>
+                <ChoiceSelect
+                    label="Designation"
+                    field="designation"
+                    choices=choices::DESIGNATION
+                    value=designation
+                    error
+                    id_prefix="new-flow-"
+                />
+                <FormAlert error fields=&["name", "slug", "title", "designation"]/>
+                <button type="submit" class="button primary" disabled=move || create.pending().get()>
+                    "Create flow"
+                </button>
+            </form>
+        </section>
+    }
+}
+
+/// Kept for pages that show a load failure the same way.
+pub fn failure(e: &AdminFnError) -> impl IntoView {
+    view! { <div class="alert" role="alert">{e.to_string()}</div> }
+}

@@ -1,0 +1,196 @@
+//! Form pieces every admin page uses: labelled inputs bound to signals, per-field error
+//! messages from an [`AdminFnError`], an alert for the rest, and a delete button that asks
+//! first. Labels are real `<label for>` pairs, errors are tied with `aria-describedby`.
+
+use leptos::prelude::*;
+
+use super::api::AdminFnError;
+
+/// The last failure of a form, shared by its fields.
+pub type FormError = RwSignal<Option<AdminFnError>>;
+
+/// The messages of `field` in `error`, under the input (`id` = `{input id}-error`).
+#[component]
+pub fn FieldError(
+    error: FormError,
+    #[prop(into)] field: String,
+    #[prop(into)] id: String,
+) -> impl IntoView {
+    let field_for_view = field.clone();
+    view! {
+        <Show when=move || error.with(|e| e.as_ref().is_some_and(|e| !e.field(&field).is_empty()))>
+            <p class="field-error" id=format!("{id}-error")>
+                {
+                    let field = field_for_view.clone();
+                    move || error.with(|e| e.as_ref().map(|e| e.field(&field).join(" ")))
+                }
+            </p>
+        </Show>
+    }
+}
+
+/// The failure not tied to one of `fields`, as an alert.
+#[component]
+pub fn FormAlert(
+    error: FormError,
+    #[prop(optional)] fields: &'static [&'static str],
+) -> impl IntoView {
+    view! {
+        {move || {
+            error
+                .get()
+                .and_then(|e| e.general(fields))
+                .map(|message| view! { <div class="alert" role="alert">{message}</div> })
+        }}
+    }
+}
+
+/// A labelled text input bound to `value`; `field` names the API field for its errors.
+#[component]
+pub fn TextInput(
+    #[prop(into)] label: String,
+    #[prop(into)] field: String,
+    value: RwSignal<String>,
+    error: FormError,
+    #[prop(optional, into)] id_prefix: String,
+    #[prop(optional, into)] input_type: Option<String>,
+    #[prop(optional, into)] help: Option<String>,
+) -> impl IntoView {
+    let id = format!("{id_prefix}{field}");
+    let error_id = format!("{id}-error");
+    view! {
+        <div class="form-row">
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id.clone()
+                name=field.clone()
+                type=input_type.unwrap_or_else(|| "text".into())
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+                aria-describedby=error_id
+            />
+            {help.map(|h| view! { <p class="help">{h}</p> })}
+            <FieldError error field id/>
+        </div>
+    }
+}
+
+/// A labelled `<select>` over `(value, label)` choices, bound to `value`.
+#[component]
+pub fn ChoiceSelect(
+    #[prop(into)] label: String,
+    #[prop(into)] field: String,
+    choices: &'static [(&'static str, &'static str)],
+    value: RwSignal<String>,
+    error: FormError,
+    #[prop(optional, into)] id_prefix: String,
+) -> impl IntoView {
+    let id = format!("{id_prefix}{field}");
+    view! {
+        <div class="form-row">
+            <label for=id.clone()>{label}</label>
+            <select
+                id=id.clone()
+                name=field.clone()
+                on:change=move |ev| value.set(event_target_value(&ev))
+                prop:value=move || value.get()
+                aria-describedby=format!("{id}-error")
+            >
+                {choices
+                    .iter()
+                    .map(|(v, l)| {
+                        view! {
+                            <option value=*v selected=move || value.get() == *v>
+                                {*l}
+                            </option>
+                        }
+                    })
+                    .collect_view()}
+            </select>
+            <FieldError error field id/>
+        </div>
+    }
+}
+
+/// A labelled checkbox bound to `value`.
+#[component]
+pub fn CheckBox(
+    #[prop(into)] label: String,
+    #[prop(into)] field: String,
+    value: RwSignal<bool>,
+    #[prop(optional, into)] id_prefix: String,
+) -> impl IntoView {
+    let id = format!("{id_prefix}{field}");
+    view! {
+        <div class="form-row checkbox">
+            <input
+                id=id.clone()
+                type="checkbox"
+                name=field
+                prop:checked=move || value.get()
+                on:change=move |ev| value.set(event_target_checked(&ev))
+            />
+            <label for=id>{label}</label>
+        </div>
+    }
+}
+
+/// A delete button that asks before calling `on_confirm` ("Delete X?" with Delete / Cancel).
+#[component]
+pub fn ConfirmDelete(
+    /// What is deleted, for the question ("flow “Login”").
+    #[prop(into)]
+    what: String,
+    on_confirm: Callback<()>,
+    #[prop(optional, into)] label: Option<String>,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    let label = label.unwrap_or_else(|| "Delete".into());
+    view! {
+        <Show
+            when=move || asking.get()
+            fallback={
+                let label = label.clone();
+                move || {
+                    view! {
+                        <button type="button" class="button danger" on:click=move |_| asking.set(true)>
+                            {label.clone()}
+                        </button>
+                    }
+                }
+            }
+        >
+            <span class="confirm" role="group" aria-label="Confirm deletion">
+                <span>{format!("Delete {what}? This cannot be undone.")}</span>
+                <button
+                    type="button"
+                    class="button danger"
+                    on:click=move |_| {
+                        asking.set(false);
+                        on_confirm.run(());
+                    }
+                >
+                    "Yes, delete"
+                </button>
+                <button type="button" class="button" on:click=move |_| asking.set(false)>
+                    "Cancel"
+                </button>
+            </span>
+        </Show>
+    }
+}
+
+/// A page's heading with optional actions beside it.
+#[component]
+pub fn PageHeader(
+    #[prop(into)] title: String,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    view! {
+        <leptos_meta::Title text=title.clone()/>
+        <div class="page-header">
+            <h1>{title}</h1>
+            <div class="page-actions">{children.map(|c| c())}</div>
+        </div>
+    }
+}
