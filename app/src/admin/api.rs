@@ -150,6 +150,13 @@ mod client {
 }
 
 // --- the server functions -------------------------------------------------------------------
+//
+// Each answers `Ok(outcome)` with a 200 for anything the service layer decided (the object, or
+// why not: invalid input, not found), so a refused form is not a failed request; only access
+// refusals are HTTP errors (401 not signed in, 403 not a superuser or no CSRF token).
+
+/// What a server function answers once the caller is let in.
+pub type Outcome<T> = Result<T, AdminFnError>;
 
 /// The backend and the caller's request, inside a server function.
 #[cfg(feature = "ssr")]
@@ -159,6 +166,21 @@ fn backend() -> Result<(crate::ssr::SharedAdminBackend, crate::ssr::AdminRequest
     let parts = use_context::<http::request::Parts>()
         .ok_or_else(|| AdminFnError::Failed("No request to answer.".into()))?;
     Ok((backend, crate::ssr::AdminRequest::from_parts(&parts)))
+}
+
+/// Splits an answer: access refusals become the request's failure (with 401/403), everything
+/// else is the outcome.
+#[cfg(feature = "ssr")]
+fn settle<T>(answer: Result<T, AdminFnError>) -> Result<Outcome<T>, AdminFnError> {
+    let status = match &answer {
+        Err(AdminFnError::Unauthenticated) => http::StatusCode::UNAUTHORIZED,
+        Err(AdminFnError::Forbidden(_)) => http::StatusCode::FORBIDDEN,
+        _ => return Ok(answer),
+    };
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(status);
+    }
+    answer.map(Ok)
 }
 
 /// Who is using the admin interface (a superuser, or an error saying why not).
@@ -182,21 +204,27 @@ pub struct AdminUser {
 pub async fn list_objects(
     collection: String,
     query: Vec<(String, String)>,
-) -> Result<Vec<Value>, AdminFnError> {
+) -> Result<Outcome<Vec<Value>>, AdminFnError> {
     let (backend, request) = backend()?;
-    backend.0.list(&request, &collection, query).await
+    settle(backend.0.list(&request, &collection, query).await)
 }
 
 #[server(prefix = "/api/admin", endpoint = "retrieve", input = leptos::server_fn::codec::Json, client = AdminClient)]
-pub async fn retrieve_object(collection: String, id: String) -> Result<Value, AdminFnError> {
+pub async fn retrieve_object(
+    collection: String,
+    id: String,
+) -> Result<Outcome<Value>, AdminFnError> {
     let (backend, request) = backend()?;
-    backend.0.retrieve(&request, &collection, &id).await
+    settle(backend.0.retrieve(&request, &collection, &id).await)
 }
 
 #[server(prefix = "/api/admin", endpoint = "create", input = leptos::server_fn::codec::Json, client = AdminClient)]
-pub async fn create_object(collection: String, body: Value) -> Result<Value, AdminFnError> {
+pub async fn create_object(
+    collection: String,
+    body: Value,
+) -> Result<Outcome<Value>, AdminFnError> {
     let (backend, request) = backend()?;
-    backend.0.create(&request, &collection, body).await
+    settle(backend.0.create(&request, &collection, body).await)
 }
 
 /// A partial update (PATCH): only the fields in `body` change.
@@ -205,9 +233,9 @@ pub async fn update_object(
     collection: String,
     id: String,
     body: Value,
-) -> Result<Value, AdminFnError> {
+) -> Result<Outcome<Value>, AdminFnError> {
     let (backend, request) = backend()?;
-    backend.0.update(&request, &collection, &id, body).await
+    settle(backend.0.update(&request, &collection, &id, body).await)
 }
 
 /// Deletes `id`; `query` carries options such as a stage's `force`.
@@ -216,9 +244,9 @@ pub async fn delete_object(
     collection: String,
     id: String,
     query: Vec<(String, String)>,
-) -> Result<(), AdminFnError> {
+) -> Result<Outcome<()>, AdminFnError> {
     let (backend, request) = backend()?;
-    backend.0.delete(&request, &collection, &id, query).await
+    settle(backend.0.delete(&request, &collection, &id, query).await)
 }
 
 /// Runs a collection's action (`reorder_bindings`, `export`, …) on `id`, or on the collection
@@ -229,12 +257,14 @@ pub async fn object_action(
     id: Option<String>,
     action: String,
     body: Value,
-) -> Result<Value, AdminFnError> {
+) -> Result<Outcome<Value>, AdminFnError> {
     let (backend, request) = backend()?;
-    backend
-        .0
-        .action(&request, &collection, id.as_deref(), &action, body)
-        .await
+    settle(
+        backend
+            .0
+            .action(&request, &collection, id.as_deref(), &action, body)
+            .await,
+    )
 }
 
 // --- typed helpers ----------------------------------------------------------------------------
@@ -254,7 +284,7 @@ pub async fn list<T: DeserializeOwned>(
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     list_objects(collection.to_owned(), query)
-        .await?
+        .await??
         .into_iter()
         .map(read)
         .collect()
@@ -262,12 +292,12 @@ pub async fn list<T: DeserializeOwned>(
 
 /// [`retrieve_object`], read as `T`.
 pub async fn get<T: DeserializeOwned>(collection: &str, id: &str) -> Result<T, AdminFnError> {
-    read(retrieve_object(collection.to_owned(), id.to_owned()).await?)
+    read(retrieve_object(collection.to_owned(), id.to_owned()).await??)
 }
 
 /// [`create_object`], read as `T`.
 pub async fn create<T: DeserializeOwned>(collection: &str, body: Value) -> Result<T, AdminFnError> {
-    read(create_object(collection.to_owned(), body).await?)
+    read(create_object(collection.to_owned(), body).await??)
 }
 
 /// [`update_object`], read as `T`.
@@ -276,12 +306,12 @@ pub async fn update<T: DeserializeOwned>(
     id: &str,
     body: Value,
 ) -> Result<T, AdminFnError> {
-    read(update_object(collection.to_owned(), id.to_owned(), body).await?)
+    read(update_object(collection.to_owned(), id.to_owned(), body).await??)
 }
 
 /// [`delete_object`].
 pub async fn delete(collection: &str, id: &str) -> Result<(), AdminFnError> {
-    delete_object(collection.to_owned(), id.to_owned(), Vec::new()).await
+    delete_object(collection.to_owned(), id.to_owned(), Vec::new()).await?
 }
 
 /// [`object_action`], read as `T`.
@@ -298,6 +328,6 @@ pub async fn action<T: DeserializeOwned>(
             name.to_owned(),
             body,
         )
-        .await?,
+        .await??,
     )
 }
