@@ -90,6 +90,9 @@ pub enum AdminError {
     Forbidden,
     #[error("Not found.")]
     NotFound,
+    /// The collection does not offer this operation (DRF's 405), e.g. creating in `stages/all`.
+    #[error("Method \"{0}\" not allowed.")]
+    MethodNotAllowed(&'static str),
     /// The input is invalid; nothing was changed.
     #[error("invalid input: {0}")]
     Invalid(FieldErrors),

@@ -503,6 +503,7 @@ pub async fn reorder_bindings(
     let rows = flow_stage_binding::Entity::find()
         .filter(flow_stage_binding::Column::FlowId.eq(flow.id))
         .order_by_asc(flow_stage_binding::Column::Order)
+        .order_by_asc(flow_stage_binding::Column::Id)
         .all(db)
         .await?;
     Ok(rows)

@@ -179,9 +179,12 @@ pub async fn plan_traced(
         }
     }
 
+    // Equal `order`s run in id order: the same tie-break the admin API lists them in, so the
+    // editor never shows an order the engine does not run.
     let bindings = flow_stage_binding::Entity::find()
         .filter(flow_stage_binding::Column::FlowId.eq(flow.id))
         .order_by_asc(flow_stage_binding::Column::Order)
+        .order_by_asc(flow_stage_binding::Column::Id)
         .all(&services.db)
         .await?;
     let mut stages = Vec::with_capacity(bindings.len());

@@ -34,6 +34,7 @@ pub fn registry() -> Registry {
     Registry::default()
         .with(super::admin_flows::FlowsResource)
         .with(super::admin_flows::BindingsResource)
+        .with_all(super::admin_stages::resources())
 }
 
 /// Every admin object route, merged into the application router.
@@ -41,7 +42,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(registry().routes())
         .merge(super::admin_flows::routes())
-        .merge(super::admin_stages::routes())
         .merge(super::admin_policies::routes())
 }
 
@@ -67,6 +67,11 @@ pub(crate) fn error_response(error: AdminError) -> Response {
     match error {
         AdminError::Forbidden => ApiError::Forbidden(NO_PERMISSION).into_response(),
         AdminError::NotFound => ApiError::NotFound.into_response(),
+        AdminError::MethodNotAllowed(_) => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            Json(json!({"detail": error.to_string()})),
+        )
+            .into_response(),
         AdminError::Invalid(errors) => {
             (StatusCode::BAD_REQUEST, Json(json!(errors))).into_response()
         }
@@ -201,13 +206,6 @@ pub(crate) fn query_uuid(
             )))
         }),
     }
-}
-
-/// `true`/`false` query flags (`?force=true`).
-pub(crate) fn query_flag(params: &HashMap<String, String>, key: &str) -> bool {
-    params
-        .get(key)
-        .is_some_and(|v| matches!(v.as_str(), "true" | "True" | "1"))
 }
 
 /// The page of `rows` the query asks for, with the total count (or DRF's invalid-page answer).

@@ -181,8 +181,8 @@ const FLOW_ACTIONS: &[ActionSpec] = &[
 
 #[async_trait::async_trait]
 impl Resource for FlowsResource {
-    fn collection(&self) -> &'static str {
-        "flows/instances"
+    fn collection(&self) -> String {
+        "flows/instances".into()
     }
 
     async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {
@@ -283,8 +283,8 @@ pub struct BindingsResource;
 
 #[async_trait::async_trait]
 impl Resource for BindingsResource {
-    fn collection(&self) -> &'static str {
-        "flows/bindings"
+    fn collection(&self) -> String {
+        "flows/bindings".into()
     }
 
     async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {

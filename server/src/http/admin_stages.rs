@@ -8,25 +8,14 @@
 //! write without them keeps the stored ones. Deleting a stage still bound in a flow answers 400
 //! with the bindings (`used_by`) unless `?force=true`.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-
-use axum::{
-    body::Bytes,
-    extract::{ConnectInfo, Path, Query, State},
-    http::{HeaderMap, Method},
-    response::Response,
-    routing::get,
-    Extension, Router,
-};
 use serde_json::{json, Map, Value};
 
-use super::admin_api::{
-    actor, answer, api, body_object, created, error_response, no_content, ok, page_of, path_uuid,
-    query_flag, refuse, respond, Refused,
-};
 use super::admin_flows::flow_set_json;
-use super::{executor::parse_body, AppState};
+use super::resource::{
+    filter_text, query_flag, uuid_id, ActionAnswer, ActionScope, ActionSpec, Body, Cx, ListQuery,
+    Resource,
+};
+use super::AppState;
 use crate::admin::{
     error::StageUse,
     stages::{self, public_config, stage_kind, StageInput, StageKind, STAGE_KINDS},
@@ -58,41 +47,15 @@ const PROMPT_KEYS: &[&str] = &[
     "initial_value_expression",
 ];
 
-pub fn routes() -> Router<AppState> {
-    let mut router = Router::new()
-        .route("/api/v3/stages/all/", get(list_all))
-        .route(
-            "/api/v3/stages/all/{pk}/",
-            get(retrieve_any).delete(destroy_any),
-        )
-        .route("/api/v3/stages/all/{pk}/used_by/", get(used_by))
-        .route(
-            "/api/v3/stages/prompt/prompts/",
-            get(list_prompts).post(create_prompt),
-        )
-        .route(
-            "/api/v3/stages/prompt/prompts/{pk}/",
-            get(retrieve_prompt)
-                .patch(update_prompt)
-                .put(update_prompt)
-                .delete(destroy_prompt),
-        );
-    for kind in STAGE_KINDS {
-        router = router
-            .route(
-                &format!("/api/v3/stages/{}/", kind.path),
-                get(list_kind).post(create_kind).layer(Extension(kind)),
-            )
-            .route(
-                &format!("/api/v3/stages/{}/{{pk}}/", kind.path),
-                get(retrieve_kind)
-                    .patch(update_kind)
-                    .put(update_kind)
-                    .delete(destroy_kind)
-                    .layer(Extension(kind)),
-            );
-    }
-    router
+/// Every stage collection: `stages/all`, one per kind, and the prompt fields.
+pub fn resources() -> Vec<Box<dyn Resource>> {
+    let mut all: Vec<Box<dyn Resource>> = vec![Box::new(StagesResource), Box::new(PromptsResource)];
+    all.extend(
+        STAGE_KINDS
+            .iter()
+            .map(|kind| Box::new(StageKindResource(kind)) as Box<dyn Resource>),
+    );
+    all
 }
 
 /// authentik's `UsedBy` for a binding that uses a stage.
@@ -181,7 +144,7 @@ fn from_wire(kind: &StageKind, config: &mut Map<String, Value>) {
 }
 
 /// A stage body as the service layer's input.
-fn stage_input(kind: &StageKind, body: Map<String, Value>) -> Result<StageInput, Refused> {
+fn stage_input(kind: &StageKind, body: Map<String, Value>) -> Result<StageInput, AdminError> {
     let mut config = body;
     for key in READ_ONLY {
         config.remove(*key);
@@ -189,237 +152,186 @@ fn stage_input(kind: &StageKind, body: Map<String, Value>) -> Result<StageInput,
     let name = match config.remove("name") {
         None => None,
         Some(Value::String(name)) => Some(name.trim().to_owned()),
-        Some(Value::Null) => {
-            return Err(refuse(error_response(AdminError::field(
-                "name",
-                "This field may not be null.",
-            ))))
-        }
-        Some(_) => {
-            return Err(refuse(error_response(AdminError::field(
-                "name",
-                "Not a valid string.",
-            ))))
-        }
+        Some(Value::Null) => return Err(AdminError::field("name", "This field may not be null.")),
+        Some(_) => return Err(AdminError::field("name", "Not a valid string.")),
     };
     from_wire(kind, &mut config);
     Ok(StageInput { name, config })
 }
 
-fn search(params: &HashMap<String, String>) -> Option<String> {
-    params
-        .get("search")
-        .or_else(|| params.get("name"))
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+/// `search`, or authentik's `name` filter.
+fn search(query: &ListQuery) -> Option<String> {
+    filter_text(query, "search").or_else(|| filter_text(query, "name"))
 }
 
-/// `GET /api/v3/stages/all/?search=&page=&page_size=`: every stage, as `Stage`.
-async fn list_all(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let rows = answer(
-                stages::list_stages(&state.services.db, &actor, None, search(&params).as_deref())
-                    .await,
-            )?;
-            let (request, count, rows) = page_of(&params, rows)?;
-            let mut results = Vec::with_capacity(rows.len());
-            for row in &rows {
-                results.push(answer(stage_json(&state, row).await)?);
+const ALL_ACTIONS: &[ActionSpec] = &[
+    ActionSpec {
+        name: "used_by",
+        scope: ActionScope::Object,
+        safe: true,
+    },
+    ActionSpec {
+        name: "types",
+        scope: ActionScope::Collection,
+        safe: true,
+    },
+];
+
+/// `stages/all`: every stage as authentik's `Stage` (list, retrieve, delete; created and
+/// edited through its kind's collection). Actions: `used_by` (`[UsedBy]`) and `types`
+/// (`[TypeCreate]`, the kinds one can create).
+pub struct StagesResource;
+
+#[async_trait::async_trait]
+impl Resource for StagesResource {
+    fn collection(&self) -> String {
+        "stages/all".into()
+    }
+
+    async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {
+        let rows = stages::list_stages(
+            &cx.state.services.db,
+            cx.actor,
+            None,
+            search(query).as_deref(),
+        )
+        .await?;
+        let mut results = Vec::with_capacity(rows.len());
+        for row in &rows {
+            results.push(stage_json(cx.state, row).await?);
+        }
+        Ok(results)
+    }
+
+    async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {
+        let row = stages::get_stage(&cx.state.services.db, cx.actor, uuid_id(id)?, None).await?;
+        stage_json(cx.state, &row).await
+    }
+
+    async fn destroy(&self, cx: &Cx<'_>, id: &str, query: &ListQuery) -> Result<(), AdminError> {
+        let force = query_flag(query, "force");
+        stages::delete_stage(&cx.state.services.db, cx.actor, uuid_id(id)?, None, force).await
+    }
+
+    fn actions(&self) -> &'static [ActionSpec] {
+        ALL_ACTIONS
+    }
+
+    async fn action(
+        &self,
+        cx: &Cx<'_>,
+        name: &str,
+        id: Option<&str>,
+        _body: Body,
+    ) -> Result<ActionAnswer, AdminError> {
+        match (name, id) {
+            ("used_by", Some(id)) => {
+                let uses = stages::used_by(&cx.state.services.db, cx.actor, uuid_id(id)?).await?;
+                Ok(ActionAnswer::Json(Value::Array(
+                    uses.iter().map(used_by_json).collect(),
+                )))
             }
-            Ok(request.respond(count, results))
-        }
-        .await,
-    )
-}
-
-async fn retrieve_any(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let row =
-                answer(stages::get_stage(&state.services.db, &actor, path_uuid(&pk)?, None).await)?;
-            Ok(ok(answer(stage_json(&state, &row).await)?))
-        }
-        .await,
-    )
-}
-
-/// `DELETE /api/v3/stages/all/{pk}/[?force=true]`
-async fn destroy_any(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::DELETE, peer).await)?;
-            let force = query_flag(&params, "force");
-            answer(
-                stages::delete_stage(&state.services.db, &actor, path_uuid(&pk)?, None, force)
-                    .await,
-            )?;
-            Ok(no_content())
-        }
-        .await,
-    )
-}
-
-/// `GET /api/v3/stages/all/{pk}/used_by/`: the bindings that use the stage (`[UsedBy]`).
-async fn used_by(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let uses = answer(stages::used_by(&state.services.db, &actor, path_uuid(&pk)?).await)?;
-            Ok(ok(Value::Array(uses.iter().map(used_by_json).collect())))
-        }
-        .await,
-    )
-}
-
-/// `GET /api/v3/stages/<kind>/?search=&page=&page_size=`
-async fn list_kind(
-    State(state): State<AppState>,
-    Extension(kind): Extension<&'static StageKind>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let rows = answer(
-                stages::list_stages(
-                    &state.services.db,
-                    &actor,
-                    Some(kind.kind),
-                    search(&params).as_deref(),
-                )
-                .await,
-            )?;
-            let (request, count, rows) = page_of(&params, rows)?;
-            let mut results = Vec::with_capacity(rows.len());
-            for row in &rows {
-                results.push(answer(kind_stage_json(&state, kind, row).await)?);
+            ("types", None) => {
+                cx.actor.ensure_superuser()?;
+                Ok(ActionAnswer::Json(Value::Array(
+                    STAGE_KINDS.iter().map(type_json).collect(),
+                )))
             }
-            Ok(request.respond(count, results))
+            _ => Err(AdminError::NotFound),
         }
-        .await,
-    )
+    }
 }
 
-/// `POST /api/v3/stages/<kind>/`: 201 with the new stage.
-async fn create_kind(
-    State(state): State<AppState>,
-    Extension(kind): Extension<&'static StageKind>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::POST, peer).await)?;
-            let body = body_object(api(parse_body(&headers, &body))?)?;
-            let input = stage_input(kind, body)?;
-            let row =
-                answer(stages::create_stage(&state.services.db, &actor, kind.kind, input).await)?;
-            Ok(created(answer(kind_stage_json(&state, kind, &row).await)?))
-        }
-        .await,
-    )
+/// authentik's `TypeCreate` for a stage kind.
+fn type_json(kind: &StageKind) -> Value {
+    json!({
+        "name": kind.verbose_name,
+        "description": "",
+        "component": kind.component,
+        "model_name": kind.meta_model_name(),
+        "requires_enterprise": false,
+        "kind": kind.kind,
+        "path": kind.path,
+    })
 }
 
-async fn retrieve_kind(
-    State(state): State<AppState>,
-    Extension(kind): Extension<&'static StageKind>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let row = answer(
-                stages::get_stage(&state.services.db, &actor, path_uuid(&pk)?, Some(kind.kind))
-                    .await,
-            )?;
-            Ok(ok(answer(kind_stage_json(&state, kind, &row).await)?))
-        }
-        .await,
-    )
-}
+/// `stages/<kind>`: one kind's stages, as its model (`IdentificationStage`, …).
+pub struct StageKindResource(pub &'static StageKind);
 
-/// `PATCH` / `PUT /api/v3/stages/<kind>/{pk}/`
-async fn update_kind(
-    State(state): State<AppState>,
-    Extension(kind): Extension<&'static StageKind>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &method, peer).await)?;
-            let id = path_uuid(&pk)?;
-            let body = body_object(api(parse_body(&headers, &body))?)?;
-            let input = stage_input(kind, body)?;
-            let partial = method == Method::PATCH;
-            let row = answer(
-                stages::update_stage(&state.services.db, &actor, kind.kind, id, input, partial)
-                    .await,
-            )?;
-            Ok(ok(answer(kind_stage_json(&state, kind, &row).await)?))
-        }
-        .await,
-    )
-}
+#[async_trait::async_trait]
+impl Resource for StageKindResource {
+    fn collection(&self) -> String {
+        format!("stages/{}", self.0.path)
+    }
 
-async fn destroy_kind(
-    State(state): State<AppState>,
-    Extension(kind): Extension<&'static StageKind>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::DELETE, peer).await)?;
-            let force = query_flag(&params, "force");
-            answer(
-                stages::delete_stage(
-                    &state.services.db,
-                    &actor,
-                    path_uuid(&pk)?,
-                    Some(kind.kind),
-                    force,
-                )
-                .await,
-            )?;
-            Ok(no_content())
+    async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {
+        let kind = self.0;
+        let rows = stages::list_stages(
+            &cx.state.services.db,
+            cx.actor,
+            Some(kind.kind),
+            search(query).as_deref(),
+        )
+        .await?;
+        let mut results = Vec::with_capacity(rows.len());
+        for row in &rows {
+            results.push(kind_stage_json(cx.state, kind, row).await?);
         }
-        .await,
-    )
+        Ok(results)
+    }
+
+    async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {
+        let kind = self.0;
+        let row = stages::get_stage(
+            &cx.state.services.db,
+            cx.actor,
+            uuid_id(id)?,
+            Some(kind.kind),
+        )
+        .await?;
+        kind_stage_json(cx.state, kind, &row).await
+    }
+
+    async fn create(&self, cx: &Cx<'_>, body: Body) -> Result<Value, AdminError> {
+        let kind = self.0;
+        let input = stage_input(kind, body)?;
+        let row = stages::create_stage(&cx.state.services.db, cx.actor, kind.kind, input).await?;
+        kind_stage_json(cx.state, kind, &row).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        id: &str,
+        body: Body,
+        partial: bool,
+    ) -> Result<Value, AdminError> {
+        let kind = self.0;
+        let id = uuid_id(id)?;
+        let input = stage_input(kind, body)?;
+        let row = stages::update_stage(
+            &cx.state.services.db,
+            cx.actor,
+            kind.kind,
+            id,
+            input,
+            partial,
+        )
+        .await?;
+        kind_stage_json(cx.state, kind, &row).await
+    }
+
+    async fn destroy(&self, cx: &Cx<'_>, id: &str, query: &ListQuery) -> Result<(), AdminError> {
+        let force = query_flag(query, "force");
+        stages::delete_stage(
+            &cx.state.services.db,
+            cx.actor,
+            uuid_id(id)?,
+            Some(self.0.kind),
+            force,
+        )
+        .await
+    }
 }
 
 // --- prompt fields -------------------------------------------------------------------------
@@ -449,114 +361,62 @@ async fn prompt_json(state: &AppState, row: &prompt::Model) -> Result<Value, Adm
     }))
 }
 
-fn prompt_fields(body: &Map<String, Value>) -> Map<String, Value> {
+fn prompt_fields(body: &Body) -> Body {
     PROMPT_KEYS
         .iter()
         .filter_map(|k| body.get(*k).map(|v| ((*k).to_owned(), v.clone())))
         .collect()
 }
 
-async fn list_prompts(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let rows = answer(
-                stages::list_prompts(&state.services.db, &actor, search(&params).as_deref()).await,
-            )?;
-            let (request, count, rows) = page_of(&params, rows)?;
-            let mut results = Vec::with_capacity(rows.len());
-            for row in &rows {
-                results.push(answer(prompt_json(&state, row).await)?);
-            }
-            Ok(request.respond(count, results))
-        }
-        .await,
-    )
-}
+/// `stages/prompt/prompts`: prompt fields (authentik's `Prompt`).
+pub struct PromptsResource;
 
-async fn create_prompt(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::POST, peer).await)?;
-            let body = body_object(api(parse_body(&headers, &body))?)?;
-            let row = answer(
-                stages::create_prompt(&state.services.db, &actor, prompt_fields(&body)).await,
-            )?;
-            Ok(created(answer(prompt_json(&state, &row).await)?))
-        }
-        .await,
-    )
-}
+#[async_trait::async_trait]
+impl Resource for PromptsResource {
+    fn collection(&self) -> String {
+        "stages/prompt/prompts".into()
+    }
 
-async fn retrieve_prompt(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let row =
-                answer(stages::get_prompt(&state.services.db, &actor, path_uuid(&pk)?).await)?;
-            Ok(ok(answer(prompt_json(&state, &row).await)?))
+    async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {
+        let rows =
+            stages::list_prompts(&cx.state.services.db, cx.actor, search(query).as_deref()).await?;
+        let mut results = Vec::with_capacity(rows.len());
+        for row in &rows {
+            results.push(prompt_json(cx.state, row).await?);
         }
-        .await,
-    )
-}
+        Ok(results)
+    }
 
-async fn update_prompt(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &method, peer).await)?;
-            let id = path_uuid(&pk)?;
-            let body = body_object(api(parse_body(&headers, &body))?)?;
-            let partial = method == Method::PATCH;
-            let row = answer(
-                stages::update_prompt(
-                    &state.services.db,
-                    &actor,
-                    id,
-                    prompt_fields(&body),
-                    partial,
-                )
-                .await,
-            )?;
-            Ok(ok(answer(prompt_json(&state, &row).await)?))
-        }
-        .await,
-    )
-}
+    async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {
+        let row = stages::get_prompt(&cx.state.services.db, cx.actor, uuid_id(id)?).await?;
+        prompt_json(cx.state, &row).await
+    }
 
-async fn destroy_prompt(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::DELETE, peer).await)?;
-            answer(stages::delete_prompt(&state.services.db, &actor, path_uuid(&pk)?).await)?;
-            Ok(no_content())
-        }
-        .await,
-    )
+    async fn create(&self, cx: &Cx<'_>, body: Body) -> Result<Value, AdminError> {
+        let row =
+            stages::create_prompt(&cx.state.services.db, cx.actor, prompt_fields(&body)).await?;
+        prompt_json(cx.state, &row).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        id: &str,
+        body: Body,
+        partial: bool,
+    ) -> Result<Value, AdminError> {
+        let row = stages::update_prompt(
+            &cx.state.services.db,
+            cx.actor,
+            uuid_id(id)?,
+            prompt_fields(&body),
+            partial,
+        )
+        .await?;
+        prompt_json(cx.state, &row).await
+    }
+
+    async fn destroy(&self, cx: &Cx<'_>, id: &str, _query: &ListQuery) -> Result<(), AdminError> {
+        stages::delete_prompt(&cx.state.services.db, cx.actor, uuid_id(id)?).await
+    }
 }

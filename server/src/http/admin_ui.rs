@@ -154,6 +154,7 @@ fn failure(error: AdminError) -> AdminFnError {
     match error {
         AdminError::Forbidden => AdminFnError::Forbidden(NO_PERMISSION.to_owned()),
         AdminError::NotFound => AdminFnError::NotFound,
+        AdminError::MethodNotAllowed(_) => AdminFnError::Failed(error.to_string()),
         AdminError::Invalid(errors) => AdminFnError::Invalid(errors.0),
         AdminError::StageInUse { .. } => {
             AdminFnError::Invalid([("non_field_errors".to_owned(), vec![error.to_string()])].into())

@@ -76,23 +76,32 @@ pub enum ActionAnswer {
 #[async_trait::async_trait]
 pub trait Resource: Send + Sync + 'static {
     /// The path under `/api/v3/`, without slashes at the ends: `flows/instances`.
-    fn collection(&self) -> &'static str;
+    fn collection(&self) -> String;
 
     /// Every object matching `query`, in the collection's order (paging is the transport's).
     async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError>;
 
     async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError>;
 
-    async fn create(&self, cx: &Cx<'_>, body: Body) -> Result<Value, AdminError>;
+    /// Collections whose objects are made elsewhere (`stages/all`) keep the default: 405.
+    async fn create(&self, _cx: &Cx<'_>, _body: Body) -> Result<Value, AdminError> {
+        Err(AdminError::MethodNotAllowed("POST"))
+    }
 
     /// `partial`: PATCH (only the given fields change) rather than PUT.
     async fn update(
         &self,
-        cx: &Cx<'_>,
-        id: &str,
-        body: Body,
+        _cx: &Cx<'_>,
+        _id: &str,
+        _body: Body,
         partial: bool,
-    ) -> Result<Value, AdminError>;
+    ) -> Result<Value, AdminError> {
+        Err(AdminError::MethodNotAllowed(if partial {
+            "PATCH"
+        } else {
+            "PUT"
+        }))
+    }
 
     /// `query` carries options such as a stage's `?force=true`.
     async fn destroy(&self, cx: &Cx<'_>, id: &str, query: &ListQuery) -> Result<(), AdminError>;
@@ -124,6 +133,12 @@ pub struct Registry {
 impl Registry {
     pub fn with(mut self, resource: impl Resource) -> Self {
         self.resources.push(Arc::new(resource));
+        self
+    }
+
+    /// Adds every resource of `resources`.
+    pub fn with_all(mut self, resources: Vec<Box<dyn Resource>>) -> Self {
+        self.resources.extend(resources.into_iter().map(Arc::from));
         self
     }
 
@@ -237,6 +252,13 @@ pub fn filter_text(query: &ListQuery, key: &str) -> Option<String> {
         .get(key)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// `true`/`false` query flags (`?force=true`).
+pub fn query_flag(query: &ListQuery, key: &str) -> bool {
+    query
+        .get(key)
+        .is_some_and(|v| matches!(v.as_str(), "true" | "True" | "1"))
 }
 
 // --- REST transport --------------------------------------------------------------------------
