@@ -280,10 +280,11 @@ fn settle(result: Result<Response, AdminError>) -> Response {
     result.unwrap_or_else(error_response)
 }
 
-fn body_of(headers: &HeaderMap, bytes: &Bytes) -> Result<Body, Response> {
+/// The request body as an object, or the (boxed: it is large) answer refusing it.
+fn body_of(headers: &HeaderMap, bytes: &Bytes) -> Result<Body, Box<Response>> {
     match parse_body(headers, bytes) {
-        Ok(value) => object_of(value).map_err(error_response),
-        Err(error) => Err(error.into_response()),
+        Ok(value) => object_of(value).map_err(|e| Box::new(error_response(e))),
+        Err(error) => Err(Box::new(error.into_response())),
     }
 }
 
@@ -350,7 +351,7 @@ pub fn routes(resource: Arc<dyn Resource>) -> Router<AppState> {
             };
             let body = match body_of(&headers, &bytes) {
                 Ok(body) => body,
-                Err(refused) => return refused,
+                Err(refused) => return *refused,
             };
             let cx = Cx {
                 state: &state,
@@ -390,7 +391,7 @@ pub fn routes(resource: Arc<dyn Resource>) -> Router<AppState> {
             };
             let body = match body_of(&headers, &bytes) {
                 Ok(body) => body,
-                Err(refused) => return refused,
+                Err(refused) => return *refused,
             };
             let partial = method == Method::PATCH;
             let cx = Cx {
@@ -458,7 +459,7 @@ fn action_route(resource: Arc<dyn Resource>, base: &str, spec: ActionSpec) -> Ro
         } else {
             match body_of(&headers, &bytes) {
                 Ok(body) => body,
-                Err(refused) => return refused,
+                Err(refused) => return *refused,
             }
         };
         let cx = Cx {

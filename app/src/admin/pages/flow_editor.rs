@@ -24,9 +24,8 @@ use crate::admin::widgets::{
 /// tab's resources reload what changed.
 #[derive(Clone, Copy)]
 pub struct FlowCx {
-    pub slug: Memo<String>,
     pub version: RwSignal<u32>,
-    /// The flow itself, re-read whenever `slug` or `version` changes.
+    /// The flow itself, re-read whenever the slug in the path or `version` changes.
     pub flow: Resource<Result<Flow, AdminFnError>>,
 }
 
@@ -51,11 +50,7 @@ pub fn FlowEditorPage() -> impl IntoView {
         move || (slug.get(), version.get()),
         |(slug, _)| async move { api::get::<Flow>(collection::FLOWS, &slug).await },
     );
-    provide_context(FlowCx {
-        slug,
-        version,
-        flow,
-    });
+    provide_context(FlowCx { version, flow });
     let tab = move |suffix: &'static str, label: &'static str| {
         view! {
             <li>
@@ -147,6 +142,9 @@ fn stage_name(binding: &Binding) -> String {
 
 /// What the list shares with its rows: the drag in progress, the move to announce, and which
 /// row's button gets the focus back after the list is re-read.
+/// Saves a new order: `(binding pks in order, pk of the moved binding, its new index)`.
+type ReorderAction = Action<(Vec<String>, String, usize), Result<Vec<Binding>, AdminFnError>>;
+
 #[derive(Clone, Copy)]
 struct ListCx {
     dragging: RwSignal<Option<usize>>,
@@ -154,7 +152,7 @@ struct ListCx {
     /// `(binding pk, "up" | "down")`: the button to focus once the moved row is rendered.
     refocus: RwSignal<Option<(String, &'static str)>>,
     error: FormError,
-    reorder: Action<(Vec<String>, String, usize), Result<Vec<Binding>, AdminFnError>>,
+    reorder: ReorderAction,
 }
 
 #[component]
