@@ -66,8 +66,7 @@ test.beforeAll(() => {
   test.skip(!API_TOKEN, "KEYFLOW_TEST_TOKEN not set");
 });
 
-// FIXME(#14): fails; being fixed next session (see the issue note).
-test.fixme("drag and drop reorders the bindings, saved at once and run in that order", async ({ page, browser }) => {
+test("drag and drop reorders the bindings, saved at once and run in that order", async ({ page, browser }) => {
   const { slug, stageNames: [a, b, c] } = await makeFlow("dnd");
   await expectFirstQuestion(browser, slug, "Alpha");
   await openAdmin(page, `/if/admin/flows/${slug}/`);
@@ -89,8 +88,7 @@ test.fixme("drag and drop reorders the bindings, saved at once and run in that o
   await expectFirstQuestion(browser, slug, "Alpha");
 });
 
-// FIXME(#14): fails; being fixed next session (see the issue note).
-test.fixme("the move buttons reorder by keyboard and keep the focus on the moved stage", async ({ page, browser }) => {
+test("the move buttons reorder by keyboard and keep the focus on the moved stage", async ({ page, browser }) => {
   const { slug, stageNames: [a, b, c] } = await makeFlow("keys");
   await openAdmin(page, `/if/admin/flows/${slug}/`);
   await page.getByRole("button", { name: `Move ${a} down` }).focus();
@@ -128,8 +126,7 @@ test("an edited order number is saved and decides the order", async ({ page, bro
   await expectFirstQuestion(browser, slug, "Beta");
 });
 
-// FIXME(#14): fails; being fixed next session (see the issue note).
-test.fixme("binding options, adding and removing a binding", async ({ page, browser }) => {
+test("binding options, adding and removing a binding", async ({ page, browser }) => {
   const { slug, stageNames: [a, b, c] } = await makeFlow("bind");
   await openAdmin(page, `/if/admin/flows/${slug}/`);
   // Options: saved and shown again after a reload.
@@ -157,8 +154,7 @@ test.fixme("binding options, adding and removing a binding", async ({ page, brow
   await expect(page.locator("#add-binding-stage-error")).toBeVisible();
 });
 
-// FIXME(#14): passes alone, failed once in the full run; being fixed next session.
-test.fixme("flow settings are saved, and a flow is deleted only after confirming", async ({ page }) => {
+test("flow settings are saved, and a flow is deleted only after confirming", async ({ page }) => {
   const { slug } = await makeFlow("settings");
   await openAdmin(page, `/if/admin/flows/${slug}/`);
   const settings = page.getByTestId("flow-settings");

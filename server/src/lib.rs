@@ -6,6 +6,8 @@
 //! - [`store`]: sea-orm entities and migrations (SQLite by default, PostgreSQL for scale-out);
 //! - [`http`]: the axum routes, the only place HTTP exists;
 //! - [`admin`]: the admin service layer (flow diagram, simulator, linter).
+// The admin pages' view types are deep; computing their layouts needs more than 128.
+#![recursion_limit = "256"]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod admin;

@@ -945,6 +945,55 @@ async fn prompts_and_policies_are_compiled_on_save_and_bound(db: Db) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let message = errors["expression"][0].as_str().unwrap();
     assert!(message.starts_with("line 2, column"), "{message}");
+    // The editor's check compiles without saving: where the error is, or that there is none.
+    let check = "/api/v3/policies/expression/check/";
+    let (status, verdict) = as_admin(
+        &server,
+        Method::POST,
+        check,
+        Some(json!({"expression": "x = 1\nreturn x + * 2"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{verdict}");
+    assert_eq!(verdict["valid"], false);
+    assert_eq!(verdict["line"], 2, "{verdict}");
+    assert!(
+        verdict["column"].as_u64().is_some_and(|c| c >= 1),
+        "{verdict}"
+    );
+    let (_, verdict) = as_admin(
+        &server,
+        Method::POST,
+        check,
+        Some(json!({"expression": "return True"})),
+    )
+    .await;
+    assert_eq!(verdict, json!({"valid": true}));
+    let (status, errors) = as_admin(&server, Method::POST, check, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(errors["expression"][0], "This field is required.");
+    let (status, _) = as_admin(
+        &server,
+        Method::POST,
+        "/api/v3/policies/password/check/",
+        Some(json!({})),
+    )
+    .await;
+    // Only expressions have a check: for other kinds it is an object path, where POST is not allowed.
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (_, types) = as_admin(&server, Method::GET, "/api/v3/policies/all/types/", None).await;
+    let kinds: Vec<&str> = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["expression", "password", "reputation", "dummy"],
+        "{types}"
+    );
+    assert_eq!(types[0]["component"], "ak-policy-expression-form");
     let expression = create(
         &server,
         "/api/v3/policies/expression/",
@@ -1231,12 +1280,23 @@ async fn versions_record_changes_diff_and_roll_back(db: Db) {
     let (_, versions) = as_admin(&server, Method::GET, &versions_path, None).await;
     assert_eq!(versions[0]["number"], 4);
 
+    // A rollback needs a version number.
+    let (status, errors) = as_admin(
+        &server,
+        Method::POST,
+        &format!("{versions_path}rollback/"),
+        Some(json!({"number": "three"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(errors["number"][0], "A valid integer is required.");
+
     // Rolling back to version 3 restores the order, as a new version 5.
     let (status, rolled) = as_admin(
         &server,
         Method::POST,
-        &format!("{versions_path}3/rollback/"),
-        None,
+        &format!("{versions_path}rollback/"),
+        Some(json!({"number": 3})),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{rolled}");
@@ -1296,8 +1356,8 @@ async fn versions_record_changes_diff_and_roll_back(db: Db) {
     let (status, errors) = as_admin(
         &server,
         Method::POST,
-        &format!("{FLOWS}renamed/versions/3/rollback/"),
-        None,
+        &format!("{FLOWS}renamed/versions/rollback/"),
+        Some(json!({"number": 3})),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{errors}");

@@ -8,6 +8,8 @@
 //! visitors are sent to log in, other users get a 403 page.
 
 pub mod api;
+pub mod config_form;
+pub mod flow_tools;
 pub mod model;
 mod pages;
 mod widgets;
@@ -64,17 +66,18 @@ pub fn AdminApp() -> impl IntoView {
                         <Route path=path!("/if/admin/") view=pages::overview::OverviewPage/>
                         <Route path=path!("/if/admin/flows/") view=pages::flows::FlowListPage/>
                         <ParentRoute
-                            path=path!("/if/admin/flows/:slug/")
+                            path=path!("/if/admin/flows/:slug")
                             view=pages::flow_editor::FlowEditorPage
                         >
                             <Route path=path!("") view=pages::flow_editor::BindingsTab/>
-                            <Route path=path!("diagram/") view=pages::flow_diagram::DiagramTab/>
-                            <Route path=path!("simulate/") view=pages::flow_simulate::SimulateTab/>
-                            <Route path=path!("versions/") view=pages::flow_versions::VersionsTab/>
-                            <Route path=path!("lint/") view=pages::flow_lint::LintTab/>
+                            <Route path=path!("/diagram/") view=pages::flow_diagram::DiagramTab/>
+                            <Route path=path!("/simulate/") view=pages::flow_simulate::SimulateTab/>
+                            <Route path=path!("/versions/") view=pages::flow_versions::VersionsTab/>
+                            <Route path=path!("/lint/") view=pages::flow_lint::LintTab/>
                         </ParentRoute>
                         <Route path=path!("/if/admin/stages/") view=pages::stages::StagesPage/>
                         <Route path=path!("/if/admin/policies/") view=pages::policies::PoliciesPage/>
+                        <Route path=path!("/if/admin/policies/:pk/") view=pages::policies::PolicyPage/>
                         <Route path=path!("/if/admin/users/") view=pages::users::UsersPage/>
                         <Route path=path!("/if/admin/groups/") view=pages::groups::GroupsPage/>
                         <Route

@@ -12,6 +12,7 @@ pub mod collection {
     pub const STAGES: &str = "stages/all";
     pub const PROMPTS: &str = "stages/prompt/prompts";
     pub const POLICIES: &str = "policies/all";
+    pub const EXPRESSION_POLICIES: &str = "policies/expression";
     pub const POLICY_BINDINGS: &str = "policies/bindings";
     pub const USERS: &str = "core/users";
     pub const GROUPS: &str = "core/groups";
@@ -124,4 +125,48 @@ pub mod choices {
             .find(|(v, _)| *v == value)
             .map_or(value, |(_, label)| label)
     }
+}
+
+/// authentik's `Policy`, with its kind's own fields in `config`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Policy {
+    pub pk: String,
+    pub name: String,
+    pub execution_logging: bool,
+    /// The kind's form component, e.g. `ak-policy-expression-form`.
+    pub component: String,
+    pub verbose_name: String,
+    /// How many bindings use it.
+    pub bound_to: i64,
+    /// Every other field (the kind's configuration, read-only extras).
+    #[serde(flatten)]
+    pub config: serde_json::Map<String, Value>,
+}
+
+/// authentik's `TypeCreate` (plus keyflow's `kind`: the collection, e.g. `expression`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TypeCreate {
+    pub name: String,
+    pub component: String,
+    pub model_name: String,
+    pub kind: String,
+}
+
+/// authentik's `PolicyBinding`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PolicyBinding {
+    pub pk: String,
+    pub policy: Option<String>,
+    pub group: Option<String>,
+    pub user: Option<i64>,
+    pub policy_obj: Option<Policy>,
+    pub target: String,
+    pub negate: bool,
+    pub enabled: bool,
+    pub order: i32,
+    pub timeout: i32,
+    pub failure_result: bool,
 }

@@ -33,13 +33,15 @@ pub fn FieldError(
 #[component]
 pub fn FormAlert(
     error: FormError,
-    #[prop(optional)] fields: &'static [&'static str],
+    /// The fields that show their own errors (left out of the alert).
+    #[prop(optional, into)]
+    fields: Vec<&'static str>,
 ) -> impl IntoView {
     view! {
         {move || {
             error
                 .get()
-                .and_then(|e| e.general(fields))
+                .and_then(|e| e.general(&fields))
                 .map(|message| view! { <div class="alert" role="alert">{message}</div> })
         }}
     }

@@ -14,9 +14,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json, Router,
 };
-use serde::de::DeserializeOwned;
-use serde_json::{json, Map, Value};
-use uuid::Uuid;
+use serde_json::{json, Value};
 
 use super::resource::Registry;
 use super::{
@@ -25,7 +23,7 @@ use super::{
     pagination::PageRequest,
     AppState,
 };
-use crate::admin::{error::NON_FIELD_ERRORS, Actor, AdminError, FieldErrors};
+use crate::admin::{Actor, AdminError};
 use crate::store::{group, user};
 
 /// Every admin collection served as a [`Resource`](super::resource::Resource): the REST paths
@@ -35,6 +33,7 @@ pub fn registry() -> Registry {
         .with(super::admin_flows::FlowsResource)
         .with(super::admin_flows::BindingsResource)
         .with_all(super::admin_stages::resources())
+        .with_all(super::admin_policies::resources())
 }
 
 /// Every admin object route, merged into the application router.
@@ -42,7 +41,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(registry().routes())
         .merge(super::admin_flows::routes())
-        .merge(super::admin_policies::routes())
 }
 
 /// The superuser calling, as the service layer's [`Actor`].
@@ -108,104 +106,6 @@ pub(crate) fn answer<T>(result: Result<T, AdminError>) -> Result<T, Refused> {
 
 pub(crate) fn api<T>(result: Result<T, ApiError>) -> Result<T, Refused> {
     result.map_err(|e| refuse(e.into_response()))
-}
-
-/// What DRF calls a JSON type.
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Array(_) => "list",
-        Value::String(_) => "str",
-        Value::Number(_) => "int",
-        Value::Bool(_) => "bool",
-        Value::Object(_) => "dict",
-        Value::Null => "NoneType",
-    }
-}
-
-/// The request body as an object (DRF's "Expected a dictionary" otherwise).
-pub(crate) fn body_object(body: Value) -> Result<Map<String, Value>, Refused> {
-    match body {
-        Value::Object(map) => Ok(map),
-        other => Err(refuse(error_response(AdminError::field(
-            NON_FIELD_ERRORS,
-            format!(
-                "Invalid data. Expected a dictionary, but got {}.",
-                type_name(&other)
-            ),
-        )))),
-    }
-}
-
-/// Deserialises the body's `keys` into a typed input; a bad value fails on its field with a
-/// DRF-like message. Other keys (read-only fields a client echoes back) are ignored, as DRF does.
-pub(crate) fn typed<T: DeserializeOwned>(
-    body: &Map<String, Value>,
-    keys: &[&str],
-) -> Result<T, Refused> {
-    let mut known = Map::new();
-    for key in keys {
-        if let Some(value) = body.get(*key) {
-            known.insert((*key).to_owned(), value.clone());
-        }
-    }
-    let given = known.clone();
-    serde_path_to_error::deserialize::<_, T>(Value::Object(known)).map_err(|e| {
-        let path = e.path().to_string();
-        let field = path.split(['.', '[']).next().unwrap_or_default().to_owned();
-        let message = e.into_inner().to_string();
-        if let Some(missing) = crate::admin::error::missing_field(&message) {
-            return refuse(error_response(AdminError::field(
-                missing,
-                "This field is required.",
-            )));
-        }
-        let message = if message.starts_with("unknown variant") {
-            format!(
-                "\"{}\" is not a valid choice.",
-                given
-                    .get(&field)
-                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                    .unwrap_or_default()
-            )
-        } else if message.contains("expected a boolean") {
-            "Must be a valid boolean.".to_owned()
-        } else if message.contains("UUID") || message.contains("uuid") {
-            format!("Must be a valid UUID ({message}).")
-        } else if message.contains("expected i32") || message.contains("expected u32") {
-            "A valid integer is required.".to_owned()
-        } else {
-            message
-        };
-        let field = if field.is_empty() || field == "." {
-            NON_FIELD_ERRORS.to_owned()
-        } else {
-            field
-        };
-        refuse(error_response(AdminError::Invalid(FieldErrors::single(
-            &field, message,
-        ))))
-    })
-}
-
-/// A pk from the path; a malformed one is simply not found.
-pub(crate) fn path_uuid(pk: &str) -> Result<Uuid, Refused> {
-    Uuid::parse_str(pk).map_err(|_| refuse(ApiError::NotFound.into_response()))
-}
-
-/// A uuid query filter; a malformed one is DRF's filter error.
-pub(crate) fn query_uuid(
-    params: &HashMap<String, String>,
-    key: &str,
-) -> Result<Option<Uuid>, Refused> {
-    match params.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(text) => Uuid::parse_str(text).map(Some).map_err(|_| {
-            refuse(error_response(AdminError::field(
-                key,
-                "Enter a valid UUID.",
-            )))
-        }),
-    }
 }
 
 /// The page of `rows` the query asks for, with the total count (or DRF's invalid-page answer).

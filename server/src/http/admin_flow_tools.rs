@@ -1,101 +1,156 @@
-//! Flow tools for administrators (issue #14), all superuser-only (writes also need the CSRF
-//! token, see `admin`):
-//! - `GET /api/v3/flows/instances/{slug}/diagram/`: authentik's `FlowDiagram`
-//!   (`{"diagram": "<mermaid>"}`); `diagram_model/` gives keyflow's node/edge model.
-//! - `POST /api/v3/flows/instances/{slug}/simulate/`: a dry run (`admin::simulate`); the body
-//!   is a [`SimulationInput`], the answer a `Simulation`. POST because it runs policies, though
-//!   it writes nothing.
-//! - `GET /api/v3/flows/instances/{slug}/lint/`: the linter's report (`admin::lint`).
+//! The flow tools for administrators (issue #14), as actions of `flows/instances` (so the REST
+//! paths and the admin UI's server functions answer through the same code; superuser-only, and
+//! the POSTs need the CSRF token, like every [`super::resource`] route):
+//! - `GET …/{slug}/diagram/`: authentik's `FlowDiagram` (`{"diagram": "<mermaid>"}`);
+//!   `diagram_model/` gives keyflow's node/edge model.
+//! - `POST …/{slug}/simulate/`: a dry run (`admin::simulate`); the body is a
+//!   [`SimulationInput`], the answer a `Simulation`. POST because it runs policies, though it
+//!   writes nothing.
+//! - `GET …/{slug}/lint/`: the linter's report (`admin::lint`).
+//! - `GET …/{slug}/versions/` (newest first, without snapshots), `GET …/versions/diff/?from=&to=`
+//!   (`{"from", "to", "diff"}`, a line diff) and `POST …/versions/rollback/` with
+//!   `{"number": N}` (answers the new version). `GET …/versions/{number}/` (with the blueprint
+//!   `snapshot`) is a plain route in `admin_flows`.
 
-use axum::{
-    body::Bytes,
-    extract::{Path, State},
-    http::{HeaderMap, Method, StatusCode},
-    response::{IntoResponse, Response},
-    routing::{get, post},
-    Json, Router,
-};
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::{admin, errors::ApiError, AppState};
+use super::resource::{typed_input, ActionAnswer, ActionScope, ActionSpec, Body, Cx};
+
 use crate::admin::{
     diagram::{self, DiagramError},
     lint,
     simulate::{self, SimulateError, SimulationInput},
+    versions, AdminError, FieldErrors,
 };
+use crate::store::flow_version;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v3/flows/instances/{slug}/diagram/", get(diagram))
-        .route(
-            "/api/v3/flows/instances/{slug}/diagram_model/",
-            get(diagram_model),
-        )
-        .route("/api/v3/flows/instances/{slug}/simulate/", post(simulate))
-        .route("/api/v3/flows/instances/{slug}/lint/", get(lint))
+/// A tool's action spec (every tool works on one flow); `safe` ones are GETs.
+pub const fn tool(name: &'static str, safe: bool) -> ActionSpec {
+    ActionSpec {
+        name,
+        scope: ActionScope::Object,
+        safe,
+    }
 }
 
-impl From<DiagramError> for ApiError {
+const SIMULATE_KEYS: &[&str] = &["user", "context", "client_ip", "user_agent"];
+
+impl From<DiagramError> for AdminError {
     fn from(error: DiagramError) -> Self {
         match error {
-            DiagramError::FlowNotFound => ApiError::NotFound,
-            DiagramError::Engine(e) => e.into(),
+            DiagramError::FlowNotFound => AdminError::NotFound,
+            DiagramError::Engine(e) => AdminError::Internal(e.to_string()),
         }
     }
 }
 
-async fn diagram(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    admin::require_superuser(&state, &headers, &Method::GET).await?;
-    let model = diagram::for_flow(&state.services, &slug).await?;
-    Ok(Json(json!({ "diagram": diagram::mermaid(&model) })).into_response())
+impl From<SimulateError> for AdminError {
+    fn from(error: SimulateError) -> Self {
+        match error {
+            SimulateError::FlowNotFound => AdminError::NotFound,
+            SimulateError::UserNotFound(_) => AdminError::field("user", error.to_string()),
+            SimulateError::InvalidContext(_) => AdminError::field("context", error.to_string()),
+            SimulateError::Engine(e) => AdminError::Internal(e.to_string()),
+        }
+    }
 }
 
-async fn diagram_model(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    admin::require_superuser(&state, &headers, &Method::GET).await?;
-    Ok(Json(diagram::for_flow(&state.services, &slug).await?).into_response())
+/// A flow version as the API shows it; `with_snapshot` adds the blueprint text.
+pub fn version_json(row: &flow_version::Model, with_snapshot: bool) -> Value {
+    let mut body = json!({
+        "number": row.number,
+        "author": row.author_name,
+        "author_id": row.author_id,
+        "created": super::admin_api::api_time(row.created_at),
+        "summary": row.summary,
+    });
+    if with_snapshot {
+        body["snapshot"] = Value::String(row.snapshot.clone());
+    }
+    body
 }
 
-async fn lint(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    admin::require_superuser(&state, &headers, &Method::GET).await?;
-    Ok(Json(lint::lint_flow(&state.services, &slug).await?).into_response())
-}
-
-fn field_error(field: &str, message: String) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ field: [message] }))).into_response()
-}
-
-async fn simulate(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    admin::require_superuser(&state, &headers, &Method::POST).await?;
-    let input: SimulationInput = if body.iter().all(u8::is_ascii_whitespace) {
-        SimulationInput::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("JSON parse error - {e}")))?
+/// Runs tool `name` on flow `slug`; `None` when `name` is not a tool.
+pub async fn run(
+    cx: &Cx<'_>,
+    name: &str,
+    slug: &str,
+    body: Body,
+) -> Option<Result<ActionAnswer, AdminError>> {
+    let services = &cx.state.services;
+    let answer = match name {
+        "diagram" => diagram::for_flow(services, slug)
+            .await
+            .map(|model| json!({ "diagram": diagram::mermaid(&model) }))
+            .map_err(AdminError::from),
+        "diagram_model" => json_of(diagram::for_flow(services, slug).await),
+        "lint" => json_of(lint::lint_flow(services, slug).await),
+        "simulate" => simulate_flow(cx, slug, &body).await,
+        "versions" => versions::list_versions(&services.db, cx.actor, slug)
+            .await
+            .map(|rows| rows.iter().map(|v| version_json(v, false)).collect()),
+        "versions/diff" => diff(cx, slug, &body).await,
+        "versions/rollback" => rollback(cx, slug, &body).await,
+        _ => return None,
     };
-    match simulate::simulate(&state.services, &slug, input).await {
-        Ok(simulation) => Ok(Json(simulation).into_response()),
-        Err(SimulateError::FlowNotFound) => Err(ApiError::NotFound),
-        Err(error @ SimulateError::UserNotFound(_)) => Ok(field_error("user", error.to_string())),
-        Err(error @ SimulateError::InvalidContext(_)) => {
-            Ok(field_error("context", error.to_string()))
-        }
-        Err(SimulateError::Engine(error)) => Err(error.into()),
+    Some(answer.map(ActionAnswer::Json))
+}
+
+fn json_of<T: serde::Serialize, E: Into<AdminError>>(
+    result: Result<T, E>,
+) -> Result<Value, AdminError> {
+    let value = result.map_err(Into::into)?;
+    serde_json::to_value(value).map_err(|e| AdminError::Internal(e.to_string()))
+}
+
+async fn simulate_flow(cx: &Cx<'_>, slug: &str, body: &Body) -> Result<Value, AdminError> {
+    let unknown: Vec<&str> = body
+        .keys()
+        .map(String::as_str)
+        .filter(|key| !SIMULATE_KEYS.contains(key))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(AdminError::field(
+            crate::admin::error::NON_FIELD_ERRORS,
+            format!("Unknown field(s): {}.", unknown.join(", ")),
+        ));
     }
+    let input: SimulationInput = typed_input(body, SIMULATE_KEYS)?;
+    json_of(simulate::simulate(&cx.state.services, slug, input).await)
+}
+
+/// A version number from a body value (a number, or text from a query string).
+fn number_of(body: &Body, key: &str, errors: &mut FieldErrors) -> i32 {
+    let parsed = match body.get(key) {
+        None | Some(Value::Null) => {
+            errors.add(key, "This field is required.");
+            return 0;
+        }
+        Some(Value::Number(n)) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
+        Some(Value::String(s)) => s.trim().parse::<i32>().ok(),
+        Some(_) => None,
+    };
+    parsed.unwrap_or_else(|| {
+        errors.add(key, "A valid integer is required.");
+        0
+    })
+}
+
+async fn diff(cx: &Cx<'_>, slug: &str, body: &Body) -> Result<Value, AdminError> {
+    let mut errors = FieldErrors::default();
+    let (from, to) = (
+        number_of(body, "from", &mut errors),
+        number_of(body, "to", &mut errors),
+    );
+    errors.into_result()?;
+    let diff = versions::diff_versions(&cx.state.services.db, cx.actor, slug, from, to).await?;
+    Ok(json!({ "from": from, "to": to, "diff": diff }))
+}
+
+async fn rollback(cx: &Cx<'_>, slug: &str, body: &Body) -> Result<Value, AdminError> {
+    let mut errors = FieldErrors::default();
+    let number = number_of(body, "number", &mut errors);
+    errors.into_result()?;
+    let row = versions::rollback(&cx.state.services.db, cx.actor, slug, number).await?;
+    Ok(version_json(&row, false))
 }

@@ -4,35 +4,34 @@
 //! flow's binding pks, first runs first) answers the bindings in their new order, or 400 when
 //! the list is not exactly the flow's bindings (an editor showing a stale flow).
 //!
-//! Versions (keyflow's own paths): `GET …/instances/{slug}/versions/` (newest first, without
-//! snapshots), `GET …/versions/{number}/` (with the blueprint `snapshot`),
-//! `GET …/versions/diff/?from=&to=` (`{"from", "to", "diff"}`, a line diff) and
-//! `POST …/versions/{number}/rollback/` (the new version).
+//! The flow tools (diagram, simulator, linter, versions) are actions of the flows collection,
+//! in [`super::admin_flow_tools`]; only `GET …/versions/{number}/` (one version with its
+//! blueprint `snapshot`) is a plain route here.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::{
-    extract::{ConnectInfo, Path, Query, State},
+    extract::{ConnectInfo, Path, State},
     http::{HeaderMap, Method},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::get,
     Router,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::admin_api::{actor, answer, api, ok, refuse, respond, Refused};
+use super::admin_flow_tools::{self, tool, version_json};
 use super::resource::{
-    filter_text, typed_input, uuid_filter, uuid_id, ActionAnswer, ActionScope, ActionSpec, Body,
-    Cx, ListQuery, Resource,
+    filter_text, json_rows, typed_input, uuid_filter, uuid_id, ActionAnswer, ActionScope,
+    ActionSpec, Body, Cx, ListQuery, Resource,
 };
 use super::AppState;
 use crate::admin::{
     flows::{self, BindingInput, BindingQuery, FlowInput, FlowQuery},
     versions, AdminError,
 };
-use crate::store::{flow, flow_stage_binding, flow_version, stage};
+use crate::store::{flow, flow_stage_binding, stage};
 
 const FLOW_KEYS: &[&str] = &[
     "name",
@@ -57,26 +56,14 @@ const BINDING_KEYS: &[&str] = &[
     "invalid_response_action",
 ];
 
-/// The version paths (flows and bindings themselves are [`FlowsResource`] and
+/// The one version path (flows and bindings themselves are [`FlowsResource`] and
 /// [`BindingsResource`]).
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v3/flows/instances/{slug}/versions/",
-            get(list_versions),
-        )
-        .route(
-            "/api/v3/flows/instances/{slug}/versions/diff/",
-            get(diff_versions),
-        )
-        .route(
-            "/api/v3/flows/instances/{slug}/versions/{number}/",
-            get(retrieve_version),
-        )
-        .route(
-            "/api/v3/flows/instances/{slug}/versions/{number}/rollback/",
-            post(rollback_version),
-        )
+    Router::new().route(
+        // `{id}`: the name the flows collection's own routes give this segment.
+        "/api/v3/flows/instances/{id}/versions/{number}/",
+        get(retrieve_version),
+    )
 }
 
 /// authentik's `Flow`.
@@ -177,6 +164,13 @@ const FLOW_ACTIONS: &[ActionSpec] = &[
         scope: ActionScope::Object,
         safe: true,
     },
+    tool("diagram", true),
+    tool("diagram_model", true),
+    tool("lint", true),
+    tool("simulate", false),
+    tool("versions", true),
+    tool("versions/diff", true),
+    tool("versions/rollback", false),
 ];
 
 #[async_trait::async_trait]
@@ -193,11 +187,7 @@ impl Resource for FlowsResource {
             ordering: filter_text(query, "ordering"),
         };
         let rows = flows::list_flows(&cx.state.services.db, cx.actor, &filters).await?;
-        let mut results = Vec::with_capacity(rows.len());
-        for row in &rows {
-            results.push(flow_json(cx.state, row).await?);
-        }
-        Ok(results)
+        json_rows(&rows, |row| flow_json(cx.state, row)).await
     }
 
     async fn retrieve(&self, cx: &Cx<'_>, slug: &str) -> Result<Value, AdminError> {
@@ -255,11 +245,9 @@ impl Resource for FlowsResource {
                 let rows =
                     flows::reorder_bindings(&cx.state.services.db, cx.actor, slug, &input.bindings)
                         .await?;
-                let mut results = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    results.push(binding_json(cx.state, row).await?);
-                }
-                Ok(ActionAnswer::Json(Value::Array(results)))
+                Ok(ActionAnswer::Json(Value::Array(
+                    json_rows(&rows, |row| binding_json(cx.state, row)).await?,
+                )))
             }
             "export" => {
                 flows::get_flow(&cx.state.services.db, cx.actor, slug).await?;
@@ -272,7 +260,9 @@ impl Resource for FlowsResource {
                     body: yaml,
                 })
             }
-            _ => Err(AdminError::NotFound),
+            tool_name => admin_flow_tools::run(cx, tool_name, slug, body)
+                .await
+                .unwrap_or(Err(AdminError::NotFound)),
         }
     }
 }
@@ -294,11 +284,7 @@ impl Resource for BindingsResource {
             descending: query.get("ordering").is_some_and(|o| o == "-order"),
         };
         let rows = flows::list_bindings(&cx.state.services.db, cx.actor, &filters).await?;
-        let mut results = Vec::with_capacity(rows.len());
-        for row in &rows {
-            results.push(binding_json(cx.state, row).await?);
-        }
-        Ok(results)
+        json_rows(&rows, |row| binding_json(cx.state, row)).await
     }
 
     async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {
@@ -333,42 +319,10 @@ impl Resource for BindingsResource {
 
 // --- versions ------------------------------------------------------------------------------
 
-fn version_json(row: &flow_version::Model, with_snapshot: bool) -> Value {
-    let mut body = json!({
-        "number": row.number,
-        "author": row.author_name,
-        "author_id": row.author_id,
-        "created": super::admin_api::api_time(row.created_at),
-        "summary": row.summary,
-    });
-    if with_snapshot {
-        body["snapshot"] = Value::String(row.snapshot.clone());
-    }
-    body
-}
-
 fn version_number(text: &str) -> Result<i32, Refused> {
     text.trim()
         .parse::<i32>()
         .map_err(|_| refuse(super::errors::ApiError::NotFound.into_response()))
-}
-
-async fn list_versions(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let rows = answer(versions::list_versions(&state.services.db, &actor, &slug).await)?;
-            Ok(ok(Value::Array(
-                rows.iter().map(|v| version_json(v, false)).collect(),
-            )))
-        }
-        .await,
-    )
 }
 
 async fn retrieve_version(
@@ -384,55 +338,6 @@ async fn retrieve_version(
             let row =
                 answer(versions::get_version(&state.services.db, &actor, &slug, number).await)?;
             Ok(ok(version_json(&row, true)))
-        }
-        .await,
-    )
-}
-
-async fn diff_versions(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let mut errors = crate::admin::FieldErrors::default();
-            let mut number = |key: &str| match params.get(key).map(|v| v.trim().parse::<i32>()) {
-                Some(Ok(n)) => n,
-                Some(Err(_)) => {
-                    errors.add(key, "A valid integer is required.");
-                    0
-                }
-                None => {
-                    errors.add(key, "This field is required.");
-                    0
-                }
-            };
-            let (from, to) = (number("from"), number("to"));
-            answer(errors.into_result())?;
-            let diff =
-                answer(versions::diff_versions(&state.services.db, &actor, &slug, from, to).await)?;
-            Ok(ok(json!({"from": from, "to": to, "diff": diff})))
-        }
-        .await,
-    )
-}
-
-async fn rollback_version(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path((slug, number)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::POST, peer).await)?;
-            let number = version_number(&number)?;
-            let row = answer(versions::rollback(&state.services.db, &actor, &slug, number).await)?;
-            Ok(ok(version_json(&row, false)))
         }
         .await,
     )

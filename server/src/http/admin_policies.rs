@@ -1,27 +1,22 @@
-//! `/api/v3/policies/all/…` (authentik's `Policy`: list, retrieve, delete), the per-kind paths
-//! (`/api/v3/policies/expression/`, `/password/`, `/reputation/`, `/dummy/`, with that kind's
-//! model; an expression that does not compile is a 400 on `expression` naming line and column)
-//! and `/api/v3/policies/bindings/…` (`PolicyBinding`; the target is a flow or a stage binding).
+//! `/api/v3/policies/all/…` (authentik's `Policy`: list, retrieve, delete; actions `types`,
+//! the kinds one can create), the per-kind collections (`/api/v3/policies/expression/`,
+//! `/password/`, `/reputation/`, `/dummy/`, with that kind's model; an expression that does not
+//! compile is a 400 on `expression` naming line and column) and `/api/v3/policies/bindings/…`
+//! (`PolicyBinding`; the target is a flow or a stage binding). All are [`Resource`]s.
+//!
+//! keyflow's own action `POST /api/v3/policies/expression/check/` with `{"expression": …}`
+//! compiles without saving (the editor's check as one types): `{"valid": true}` or
+//! `{"valid": false, "message", "line", "column"}` (1-based; `null` when not a syntax error).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-
-use axum::{
-    body::Bytes,
-    extract::{ConnectInfo, Path, Query, State},
-    http::{HeaderMap, Method},
-    response::Response,
-    routing::get,
-    Extension, Router,
-};
 use sea_orm::EntityTrait;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::admin_api::{
-    actor, answer, api, body_object, created, error_response, no_content, ok, page_of,
-    partial_group, partial_user, path_uuid, query_uuid, refuse, respond, typed, Refused,
+use super::admin_api::{partial_group, partial_user};
+use super::resource::{
+    filter_text, json_rows, query_flag, typed_input, uuid_filter, uuid_id, ActionAnswer,
+    ActionScope, ActionSpec, Body, Cx, ListQuery, Resource,
 };
-use super::{executor::parse_body, AppState};
+use super::AppState;
 use crate::admin::{
     policies::{
         self, policy_config, policy_kind, PolicyBindingInput, PolicyBindingQuery, PolicyInput,
@@ -29,6 +24,7 @@ use crate::admin::{
     },
     AdminError,
 };
+use crate::policies::expression::{self, ExpressionError};
 use crate::store::{group, policy, policy_binding, user};
 
 const BINDING_KEYS: &[&str] = &[
@@ -53,40 +49,16 @@ const READ_ONLY: &[&str] = &[
     "bound_to",
 ];
 
-pub fn routes() -> Router<AppState> {
-    let mut router = Router::new()
-        .route("/api/v3/policies/all/", get(list_all))
-        .route(
-            "/api/v3/policies/all/{pk}/",
-            get(retrieve_any).delete(destroy_any),
-        )
-        .route(
-            "/api/v3/policies/bindings/",
-            get(list_bindings).post(create_binding),
-        )
-        .route(
-            "/api/v3/policies/bindings/{pk}/",
-            get(retrieve_binding)
-                .patch(update_binding)
-                .put(update_binding)
-                .delete(destroy_binding),
-        );
-    for kind in POLICY_KINDS {
-        router = router
-            .route(
-                &format!("/api/v3/policies/{}/", kind.kind),
-                get(list_kind).post(create_kind).layer(Extension(kind)),
-            )
-            .route(
-                &format!("/api/v3/policies/{}/{{pk}}/", kind.kind),
-                get(retrieve_kind)
-                    .patch(update_kind)
-                    .put(update_kind)
-                    .delete(destroy_kind)
-                    .layer(Extension(kind)),
-            );
-    }
-    router
+/// The policy collections: all, one per kind, and the bindings.
+pub fn resources() -> Vec<Box<dyn Resource>> {
+    let mut all: Vec<Box<dyn Resource>> =
+        vec![Box::new(PoliciesResource), Box::new(PolicyBindingsResource)];
+    all.extend(
+        POLICY_KINDS
+            .iter()
+            .map(|kind| Box::new(PolicyKindResource(kind)) as Box<dyn Resource>),
+    );
+    all
 }
 
 /// authentik's `Policy` (the fields every kind shares).
@@ -136,7 +108,7 @@ async fn kind_policy_json(
     Ok(body)
 }
 
-fn policy_input(body: Map<String, Value>) -> Result<PolicyInput, Refused> {
+fn policy_input(body: Body) -> Result<PolicyInput, AdminError> {
     let mut config = body;
     for key in READ_ONLY {
         config.remove(*key);
@@ -144,21 +116,16 @@ fn policy_input(body: Map<String, Value>) -> Result<PolicyInput, Refused> {
     let name = match config.remove("name") {
         None => None,
         Some(Value::String(name)) => Some(name.trim().to_owned()),
-        Some(_) => {
-            return Err(refuse(error_response(AdminError::field(
-                "name",
-                "Not a valid string.",
-            ))))
-        }
+        Some(_) => return Err(AdminError::field("name", "Not a valid string.")),
     };
     let execution_logging = match config.remove("execution_logging") {
         None => None,
         Some(Value::Bool(flag)) => Some(flag),
         Some(_) => {
-            return Err(refuse(error_response(AdminError::field(
+            return Err(AdminError::field(
                 "execution_logging",
                 "Must be a valid boolean.",
-            ))))
+            ))
         }
     };
     Ok(PolicyInput {
@@ -168,199 +135,200 @@ fn policy_input(body: Map<String, Value>) -> Result<PolicyInput, Refused> {
     })
 }
 
-fn search(params: &HashMap<String, String>) -> Option<String> {
-    params
-        .get("search")
-        .or_else(|| params.get("name"))
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+/// `search`, or authentik's exact `name` filter, as a search.
+fn search(query: &ListQuery) -> Option<String> {
+    filter_text(query, "search").or_else(|| filter_text(query, "name"))
 }
 
-async fn list_all(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let rows = answer(
-                policies::list_policies(
-                    &state.services.db,
-                    &actor,
-                    None,
-                    search(&params).as_deref(),
-                )
-                .await,
-            )?;
-            let (request, count, rows) = page_of(&params, rows)?;
-            let mut results = Vec::with_capacity(rows.len());
-            for row in &rows {
-                results.push(answer(policy_json(&state, row).await)?);
+const POLICY_ACTIONS: &[ActionSpec] = &[ActionSpec {
+    name: "types",
+    scope: ActionScope::Collection,
+    safe: true,
+}];
+
+/// `policies/all`: every policy as authentik's `Policy`; created and edited through its kind.
+pub struct PoliciesResource;
+
+#[async_trait::async_trait]
+impl Resource for PoliciesResource {
+    fn collection(&self) -> String {
+        "policies/all".into()
+    }
+
+    async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {
+        let rows = policies::list_policies(
+            &cx.state.services.db,
+            cx.actor,
+            None,
+            search(query).as_deref(),
+        )
+        .await?;
+        json_rows(&rows, |row| policy_json(cx.state, row)).await
+    }
+
+    async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {
+        let row = policies::get_policy(&cx.state.services.db, cx.actor, uuid_id(id)?, None).await?;
+        policy_json(cx.state, &row).await
+    }
+
+    async fn destroy(&self, cx: &Cx<'_>, id: &str, _query: &ListQuery) -> Result<(), AdminError> {
+        policies::delete_policy(&cx.state.services.db, cx.actor, uuid_id(id)?, None).await
+    }
+
+    fn actions(&self) -> &'static [ActionSpec] {
+        POLICY_ACTIONS
+    }
+
+    async fn action(
+        &self,
+        cx: &Cx<'_>,
+        name: &str,
+        id: Option<&str>,
+        _body: Body,
+    ) -> Result<ActionAnswer, AdminError> {
+        match (name, id) {
+            ("types", None) => {
+                cx.actor.ensure_superuser()?;
+                Ok(ActionAnswer::Json(Value::Array(
+                    POLICY_KINDS.iter().map(type_json).collect(),
+                )))
             }
-            Ok(request.respond(count, results))
+            _ => Err(AdminError::NotFound),
         }
-        .await,
-    )
+    }
 }
 
-async fn retrieve_any(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let row = answer(
-                policies::get_policy(&state.services.db, &actor, path_uuid(&pk)?, None).await,
-            )?;
-            Ok(ok(answer(policy_json(&state, &row).await)?))
-        }
-        .await,
-    )
+/// authentik's `TypeCreate` for a policy kind (plus keyflow's `kind`, the collection's name).
+fn type_json(kind: &PolicyKind) -> Value {
+    json!({
+        "name": kind.verbose_name,
+        "description": "",
+        "component": kind.component,
+        "model_name": kind.meta_model_name(),
+        "requires_enterprise": false,
+        "kind": kind.kind,
+    })
 }
 
-async fn destroy_any(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::DELETE, peer).await)?;
-            answer(
-                policies::delete_policy(&state.services.db, &actor, path_uuid(&pk)?, None).await,
-            )?;
-            Ok(no_content())
+const EXPRESSION_ACTIONS: &[ActionSpec] = &[ActionSpec {
+    name: "check",
+    scope: ActionScope::Collection,
+    safe: false,
+}];
+
+/// `policies/<kind>`: one kind's policies with its own fields.
+pub struct PolicyKindResource(&'static PolicyKind);
+
+#[async_trait::async_trait]
+impl Resource for PolicyKindResource {
+    fn collection(&self) -> String {
+        format!("policies/{}", self.0.kind)
+    }
+
+    async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {
+        let rows = policies::list_policies(
+            &cx.state.services.db,
+            cx.actor,
+            Some(self.0.kind),
+            search(query).as_deref(),
+        )
+        .await?;
+        json_rows(&rows, |row| kind_policy_json(cx.state, self.0, row)).await
+    }
+
+    async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {
+        let row = policies::get_policy(
+            &cx.state.services.db,
+            cx.actor,
+            uuid_id(id)?,
+            Some(self.0.kind),
+        )
+        .await?;
+        kind_policy_json(cx.state, self.0, &row).await
+    }
+
+    async fn create(&self, cx: &Cx<'_>, body: Body) -> Result<Value, AdminError> {
+        let input = policy_input(body)?;
+        let row =
+            policies::create_policy(&cx.state.services.db, cx.actor, self.0.kind, input).await?;
+        kind_policy_json(cx.state, self.0, &row).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        id: &str,
+        body: Body,
+        partial: bool,
+    ) -> Result<Value, AdminError> {
+        let id = uuid_id(id)?;
+        let input = policy_input(body)?;
+        let row = policies::update_policy(
+            &cx.state.services.db,
+            cx.actor,
+            self.0.kind,
+            id,
+            input,
+            partial,
+        )
+        .await?;
+        kind_policy_json(cx.state, self.0, &row).await
+    }
+
+    async fn destroy(&self, cx: &Cx<'_>, id: &str, _query: &ListQuery) -> Result<(), AdminError> {
+        policies::delete_policy(
+            &cx.state.services.db,
+            cx.actor,
+            uuid_id(id)?,
+            Some(self.0.kind),
+        )
+        .await
+    }
+
+    fn actions(&self) -> &'static [ActionSpec] {
+        if self.0.kind == "expression" {
+            EXPRESSION_ACTIONS
+        } else {
+            &[]
         }
-        .await,
-    )
+    }
+
+    async fn action(
+        &self,
+        cx: &Cx<'_>,
+        name: &str,
+        id: Option<&str>,
+        body: Body,
+    ) -> Result<ActionAnswer, AdminError> {
+        if (name, id, self.0.kind) != ("check", None, "expression") {
+            return Err(AdminError::NotFound);
+        }
+        cx.actor.ensure_superuser()?;
+        let code = match body.get("expression") {
+            Some(Value::String(code)) => code,
+            Some(_) => return Err(AdminError::field("expression", "Not a valid string.")),
+            None => return Err(AdminError::field("expression", "This field is required.")),
+        };
+        Ok(ActionAnswer::Json(check_json(expression::check(code))))
+    }
 }
 
-async fn list_kind(
-    State(state): State<AppState>,
-    Extension(kind): Extension<&'static PolicyKind>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let rows = answer(
-                policies::list_policies(
-                    &state.services.db,
-                    &actor,
-                    Some(kind.kind),
-                    search(&params).as_deref(),
-                )
-                .await,
-            )?;
-            let (request, count, rows) = page_of(&params, rows)?;
-            let mut results = Vec::with_capacity(rows.len());
-            for row in &rows {
-                results.push(answer(kind_policy_json(&state, kind, row).await)?);
-            }
-            Ok(request.respond(count, results))
-        }
-        .await,
-    )
-}
-
-async fn create_kind(
-    State(state): State<AppState>,
-    Extension(kind): Extension<&'static PolicyKind>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::POST, peer).await)?;
-            let body = body_object(api(parse_body(&headers, &body))?)?;
-            let input = policy_input(body)?;
-            let row = answer(
-                policies::create_policy(&state.services.db, &actor, kind.kind, input).await,
-            )?;
-            Ok(created(answer(kind_policy_json(&state, kind, &row).await)?))
-        }
-        .await,
-    )
-}
-
-async fn retrieve_kind(
-    State(state): State<AppState>,
-    Extension(kind): Extension<&'static PolicyKind>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let row = answer(
-                policies::get_policy(&state.services.db, &actor, path_uuid(&pk)?, Some(kind.kind))
-                    .await,
-            )?;
-            Ok(ok(answer(kind_policy_json(&state, kind, &row).await)?))
-        }
-        .await,
-    )
-}
-
-async fn update_kind(
-    State(state): State<AppState>,
-    Extension(kind): Extension<&'static PolicyKind>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &method, peer).await)?;
-            let id = path_uuid(&pk)?;
-            let body = body_object(api(parse_body(&headers, &body))?)?;
-            let input = policy_input(body)?;
-            let partial = method == Method::PATCH;
-            let row = answer(
-                policies::update_policy(&state.services.db, &actor, kind.kind, id, input, partial)
-                    .await,
-            )?;
-            Ok(ok(answer(kind_policy_json(&state, kind, &row).await)?))
-        }
-        .await,
-    )
-}
-
-async fn destroy_kind(
-    State(state): State<AppState>,
-    Extension(kind): Extension<&'static PolicyKind>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::DELETE, peer).await)?;
-            answer(
-                policies::delete_policy(
-                    &state.services.db,
-                    &actor,
-                    path_uuid(&pk)?,
-                    Some(kind.kind),
-                )
-                .await,
-            )?;
-            Ok(no_content())
-        }
-        .await,
-    )
+/// The `check` action's answer.
+fn check_json(result: Result<(), ExpressionError>) -> Value {
+    match result {
+        Ok(()) => json!({ "valid": true }),
+        Err(ExpressionError::Compile {
+            line,
+            column,
+            message,
+        }) => json!({ "valid": false, "message": message, "line": line, "column": column }),
+        Err(other) => json!({
+            "valid": false,
+            "message": other.to_string(),
+            "line": null,
+            "column": null,
+        }),
+    }
 }
 
 // --- policy bindings -----------------------------------------------------------------------
@@ -408,110 +376,57 @@ async fn binding_json(state: &AppState, row: &policy_binding::Model) -> Result<V
     }))
 }
 
-/// `GET /api/v3/policies/bindings/?target=&policy=&enabled=`
-async fn list_bindings(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let query = PolicyBindingQuery {
-                target: query_uuid(&params, "target")?,
-                policy: query_uuid(&params, "policy")?,
-                enabled: params.get("enabled").map(|v| v == "true" || v == "True"),
-            };
-            let rows =
-                answer(policies::list_policy_bindings(&state.services.db, &actor, &query).await)?;
-            let (request, count, rows) = page_of(&params, rows)?;
-            let mut results = Vec::with_capacity(rows.len());
-            for row in &rows {
-                results.push(answer(binding_json(&state, row).await)?);
-            }
-            Ok(request.respond(count, results))
-        }
-        .await,
-    )
-}
+/// `policies/bindings`: authentik's `PolicyBindingViewSet`. List filters: `target`, `policy`,
+/// `enabled`.
+pub struct PolicyBindingsResource;
 
-async fn create_binding(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::POST, peer).await)?;
-            let body = body_object(api(parse_body(&headers, &body))?)?;
-            let input: PolicyBindingInput = typed(&body, BINDING_KEYS)?;
-            let row =
-                answer(policies::create_policy_binding(&state.services.db, &actor, input).await)?;
-            Ok(created(answer(binding_json(&state, &row).await)?))
-        }
-        .await,
-    )
-}
+#[async_trait::async_trait]
+impl Resource for PolicyBindingsResource {
+    fn collection(&self) -> String {
+        "policies/bindings".into()
+    }
 
-async fn retrieve_binding(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::GET, peer).await)?;
-            let row = answer(
-                policies::get_policy_binding(&state.services.db, &actor, path_uuid(&pk)?).await,
-            )?;
-            Ok(ok(answer(binding_json(&state, &row).await)?))
-        }
-        .await,
-    )
-}
+    async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {
+        let filters = PolicyBindingQuery {
+            target: uuid_filter(query, "target")?,
+            policy: uuid_filter(query, "policy")?,
+            enabled: query
+                .contains_key("enabled")
+                .then(|| query_flag(query, "enabled")),
+        };
+        let rows =
+            policies::list_policy_bindings(&cx.state.services.db, cx.actor, &filters).await?;
+        json_rows(&rows, |row| binding_json(cx.state, row)).await
+    }
 
-async fn update_binding(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &method, peer).await)?;
-            let id = path_uuid(&pk)?;
-            let body = body_object(api(parse_body(&headers, &body))?)?;
-            let input: PolicyBindingInput = typed(&body, BINDING_KEYS)?;
-            let partial = method == Method::PATCH;
-            let row = answer(
-                policies::update_policy_binding(&state.services.db, &actor, id, input, partial)
-                    .await,
-            )?;
-            Ok(ok(answer(binding_json(&state, &row).await)?))
-        }
-        .await,
-    )
-}
+    async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {
+        let row =
+            policies::get_policy_binding(&cx.state.services.db, cx.actor, uuid_id(id)?).await?;
+        binding_json(cx.state, &row).await
+    }
 
-async fn destroy_binding(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let actor = api(actor(&state, &headers, &Method::DELETE, peer).await)?;
-            answer(
-                policies::delete_policy_binding(&state.services.db, &actor, path_uuid(&pk)?).await,
-            )?;
-            Ok(no_content())
-        }
-        .await,
-    )
+    async fn create(&self, cx: &Cx<'_>, body: Body) -> Result<Value, AdminError> {
+        let input: PolicyBindingInput = typed_input(&body, BINDING_KEYS)?;
+        let row = policies::create_policy_binding(&cx.state.services.db, cx.actor, input).await?;
+        binding_json(cx.state, &row).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        id: &str,
+        body: Body,
+        partial: bool,
+    ) -> Result<Value, AdminError> {
+        let id = uuid_id(id)?;
+        let input: PolicyBindingInput = typed_input(&body, BINDING_KEYS)?;
+        let row =
+            policies::update_policy_binding(&cx.state.services.db, cx.actor, id, input, partial)
+                .await?;
+        binding_json(cx.state, &row).await
+    }
+
+    async fn destroy(&self, cx: &Cx<'_>, id: &str, _query: &ListQuery) -> Result<(), AdminError> {
+        policies::delete_policy_binding(&cx.state.services.db, cx.actor, uuid_id(id)?).await
+    }
 }

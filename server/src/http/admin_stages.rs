@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value};
 
 use super::admin_flows::flow_set_json;
 use super::resource::{
-    filter_text, query_flag, uuid_id, ActionAnswer, ActionScope, ActionSpec, Body, Cx, ListQuery,
-    Resource,
+    filter_text, json_rows, query_flag, uuid_id, ActionAnswer, ActionScope, ActionSpec, Body, Cx,
+    ListQuery, Resource,
 };
 use super::AppState;
 use crate::admin::{
@@ -196,11 +196,7 @@ impl Resource for StagesResource {
             search(query).as_deref(),
         )
         .await?;
-        let mut results = Vec::with_capacity(rows.len());
-        for row in &rows {
-            results.push(stage_json(cx.state, row).await?);
-        }
-        Ok(results)
+        json_rows(&rows, |row| stage_json(cx.state, row)).await
     }
 
     async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {
@@ -273,11 +269,7 @@ impl Resource for StageKindResource {
             search(query).as_deref(),
         )
         .await?;
-        let mut results = Vec::with_capacity(rows.len());
-        for row in &rows {
-            results.push(kind_stage_json(cx.state, kind, row).await?);
-        }
-        Ok(results)
+        json_rows(&rows, |row| kind_stage_json(cx.state, kind, row)).await
     }
 
     async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {
@@ -380,11 +372,7 @@ impl Resource for PromptsResource {
     async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {
         let rows =
             stages::list_prompts(&cx.state.services.db, cx.actor, search(query).as_deref()).await?;
-        let mut results = Vec::with_capacity(rows.len());
-        for row in &rows {
-            results.push(prompt_json(cx.state, row).await?);
-        }
-        Ok(results)
+        json_rows(&rows, |row| prompt_json(cx.state, row)).await
     }
 
     async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {

@@ -64,11 +64,25 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         super::pages::provide_render_context(state),
         move || app::admin::admin_shell(admin.clone(), main.clone()),
     );
-    generate_route_list(app::admin::AdminApp)
+    // The client router lets a trailing slash follow any route (a nested index route such as
+    // the flow editor's `""` is listed without one), so the server answers both spellings.
+    let paths: std::collections::BTreeSet<String> = generate_route_list(app::admin::AdminApp)
         .iter()
-        .fold(Router::new(), |router, listing| {
+        .flat_map(|listing| {
+            let path = listing.path().to_owned();
+            let other = match path.strip_suffix('/') {
+                Some(bare) if !bare.is_empty() => bare.to_owned(),
+                Some(_) => path.clone(),
+                None => format!("{path}/"),
+            };
+            [path, other]
+        })
+        .collect();
+    paths
+        .iter()
+        .fold(Router::new(), |router, path| {
             let render = render.clone();
-            router.route(listing.path(), get(move |request: Request| render(request)))
+            router.route(path, get(move |request: Request| render(request)))
         })
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

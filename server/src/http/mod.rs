@@ -123,7 +123,6 @@ pub fn router(state: AppState) -> Router {
         .route("/flows/-/cancel/", get(pages::cancel))
         .route("/if/flow/{slug}/", post(pages::flow_form_post))
         .merge(admin_api::routes())
-        .merge(admin_flow_tools::routes())
         .merge(admin_ui::routes(&state));
     api.leptos_routes_with_context(
         &state,

@@ -231,6 +231,19 @@ pub fn typed_input<T: DeserializeOwned>(body: &Body, keys: &[&str]) -> Result<T,
     })
 }
 
+/// Each row as JSON, in order (the lists' shared loop).
+pub async fn json_rows<'r, R, F, Fut>(rows: &'r [R], to_json: F) -> Result<Vec<Value>, AdminError>
+where
+    F: Fn(&'r R) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, AdminError>>,
+{
+    let mut results = Vec::with_capacity(rows.len());
+    for row in rows {
+        results.push(to_json(row).await?);
+    }
+    Ok(results)
+}
+
 /// A uuid id; a malformed one is simply not found.
 pub fn uuid_id(id: &str) -> Result<Uuid, AdminError> {
     Uuid::parse_str(id.trim()).map_err(|_| AdminError::NotFound)

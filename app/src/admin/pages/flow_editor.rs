@@ -14,25 +14,35 @@ use leptos_router::{
 };
 use serde_json::json;
 
+use super::flow_fields::{FlowDraft, FlowFields, FLOW_FIELDS};
 use crate::admin::api::{self, AdminFnError};
 use crate::admin::model::{choices, collection, Binding, Flow, StageSummary};
 use crate::admin::widgets::{
     CheckBox, ChoiceSelect, ConfirmDelete, FormAlert, FormError, PageHeader, TextInput,
 };
 
-/// The flow being edited, shared with the tabs. `version` changes after every save, so every
-/// tab's resources reload what changed.
+/// The flow being edited, shared with the tabs. Two counters say what changed, so a save
+/// re-reads only what it touched: a form that re-rendered on every save would lose its own
+/// state (the "Saved." notice, the focus after a move, the announcement of a move).
 #[derive(Clone, Copy)]
 pub struct FlowCx {
+    /// The slug in the path.
+    pub slug: Memo<String>,
+    /// Bumped after the flow's own fields are saved.
     pub version: RwSignal<u32>,
-    /// The flow itself, re-read whenever the slug in the path or `version` changes.
-    pub flow: Resource<Result<Flow, AdminFnError>>,
+    /// Bumped after a binding is added, changed, moved or removed.
+    pub bindings_version: RwSignal<u32>,
 }
 
 impl FlowCx {
-    /// Tells every tab the flow changed.
+    /// The flow's own fields changed.
     pub fn changed(&self) {
         self.version.update(|v| *v += 1);
+    }
+
+    /// The flow's bindings changed.
+    pub fn bindings_changed(&self) {
+        self.bindings_version.update(|v| *v += 1);
     }
 }
 
@@ -50,7 +60,11 @@ pub fn FlowEditorPage() -> impl IntoView {
         move || (slug.get(), version.get()),
         |(slug, _)| async move { api::get::<Flow>(collection::FLOWS, &slug).await },
     );
-    provide_context(FlowCx { version, flow });
+    provide_context(FlowCx {
+        slug,
+        version,
+        bindings_version: RwSignal::new(0),
+    });
     let tab = move |suffix: &'static str, label: &'static str| {
         view! {
             <li>
@@ -101,17 +115,30 @@ pub fn FlowEditorPage() -> impl IntoView {
     }
 }
 
-/// The flow's settings and its stage bindings.
+/// The flow's settings and its stage bindings. The tab reads the flow once per slug (not on
+/// every save), so its forms keep their state while the header follows each save.
 #[component]
 pub fn BindingsTab() -> impl IntoView {
     let cx = use_flow();
+    let flow = Resource::new(
+        move || cx.slug.get(),
+        |slug| async move { api::get::<Flow>(collection::FLOWS, &slug).await },
+    );
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match cx.flow.await {
+                match flow.await {
                     Ok(flow) => {
+                        let flow_pk = flow.pk.clone();
                         view! {
                             <BindingList flow=flow.clone()/>
+                            <section class="admin-card" aria-labelledby="flow-policies-heading">
+                                <h2 id="flow-policies-heading">"Flow policies"</h2>
+                                <super::policy_bindings::PolicyBindings
+                                    target=flow_pk
+                                    decides="whether the flow applies at all (checked when it starts)"
+                                />
+                            </section>
                             <FlowSettings flow/>
                         }
                             .into_any()
@@ -160,7 +187,7 @@ fn BindingList(flow: Flow) -> impl IntoView {
     let cx = use_flow();
     let flow_pk = flow.pk.clone();
     let bindings = Resource::new(
-        move || (flow_pk.clone(), cx.version.get()),
+        move || (flow_pk.clone(), cx.bindings_version.get()),
         |(pk, _)| async move { load_bindings(&pk).await },
     );
     let slug = flow.slug.clone();
@@ -194,7 +221,7 @@ fn BindingList(flow: Flow) -> impl IntoView {
             }
             Err(e) => error.set(Some(e)),
         }
-        cx.changed();
+        cx.bindings_changed();
     });
     let flow_pk = flow.pk.clone();
     view! {
@@ -317,7 +344,7 @@ where
     Effect::new(move |_| match save_order.value().get() {
         Some(Ok(_)) => {
             order_error.set(None);
-            cx.changed();
+            cx.bindings_changed();
         }
         Some(Err(e)) => order_error.set(Some(e)),
         None => {}
@@ -330,7 +357,7 @@ where
         })
     };
     Effect::new(move |_| match remove.value().get() {
-        Some(Ok(())) => cx.changed(),
+        Some(Ok(())) => cx.bindings_changed(),
         Some(Err(e)) => list.error.set(Some(e)),
         None => {}
     });
@@ -431,6 +458,13 @@ where
                 <summary>"Options"</summary>
                 <BindingOptions binding=binding.clone()/>
             </details>
+            <details class="binding-options">
+                <summary>{format!("Policies of {name}")}</summary>
+                <super::policy_bindings::PolicyBindings
+                    target=pk.clone()
+                    decides="whether this stage runs (when they are checked is set in its options)"
+                />
+            </details>
             <ConfirmDelete
                 what=format!("the binding of “{name}”")
                 label="Remove"
@@ -460,7 +494,7 @@ fn BindingOptions(binding: Binding) -> impl IntoView {
     Effect::new(move |_| match save.value().get() {
         Some(Ok(_)) => {
             error.set(None);
-            cx.changed();
+            cx.bindings_changed();
         }
         Some(Err(e)) => error.set(Some(e)),
         None => {}
@@ -532,7 +566,7 @@ fn AddBinding(flow_pk: String) -> impl IntoView {
         Some(Ok(_)) => {
             error.set(None);
             order.set(String::new());
-            cx.changed();
+            cx.bindings_changed();
         }
         Some(Err(e)) => error.set(Some(e)),
         None => {}
@@ -626,16 +660,7 @@ fn AddBinding(flow_pk: String) -> impl IntoView {
 fn FlowSettings(flow: Flow) -> impl IntoView {
     let cx = use_flow();
     let navigate = use_navigate();
-    let name = RwSignal::new(flow.name.clone());
-    let slug = RwSignal::new(flow.slug.clone());
-    let title = RwSignal::new(flow.title.clone());
-    let designation = RwSignal::new(flow.designation.clone());
-    let authentication = RwSignal::new(flow.authentication.clone());
-    let layout = RwSignal::new(flow.layout.clone());
-    let denied_action = RwSignal::new(flow.denied_action.clone());
-    let policy_engine_mode = RwSignal::new(flow.policy_engine_mode.clone());
-    let compatibility_mode = RwSignal::new(flow.compatibility_mode);
-    let background = RwSignal::new(flow.background.clone());
+    let draft = FlowDraft::of(&flow);
     let error: FormError = RwSignal::new(None);
     let saved = RwSignal::new(false);
     let current_slug = flow.slug.clone();
@@ -667,18 +692,7 @@ fn FlowSettings(flow: Flow) -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         saved.set(false);
-        save.dispatch(json!({
-            "name": name.get(),
-            "slug": slug.get(),
-            "title": title.get(),
-            "designation": designation.get(),
-            "authentication": authentication.get(),
-            "layout": layout.get(),
-            "denied_action": denied_action.get(),
-            "policy_engine_mode": policy_engine_mode.get(),
-            "compatibility_mode": compatibility_mode.get(),
-            "background": background.get(),
-        }));
+        save.dispatch(draft.body(true));
     };
     let delete_slug = flow.slug.clone();
     let remove = Action::new(move |_: &()| {
@@ -690,78 +704,12 @@ fn FlowSettings(flow: Flow) -> impl IntoView {
         Some(Err(e)) => error.set(Some(e)),
         None => {}
     });
-    const FIELDS: &[&str] = &[
-        "name",
-        "slug",
-        "title",
-        "designation",
-        "authentication",
-        "layout",
-        "denied_action",
-        "policy_engine_mode",
-        "background",
-    ];
     view! {
         <section class="admin-card" aria-labelledby="settings-heading">
             <h2 id="settings-heading">"Flow settings"</h2>
             <form on:submit=submit data-testid="flow-settings">
-                <TextInput label="Name" field="name" value=name error id_prefix="flow-"/>
-                <TextInput label="Slug" field="slug" value=slug error id_prefix="flow-"/>
-                <TextInput label="Title" field="title" value=title error id_prefix="flow-"/>
-                <ChoiceSelect
-                    label="Designation"
-                    field="designation"
-                    choices=choices::DESIGNATION
-                    value=designation
-                    error
-                    id_prefix="flow-"
-                />
-                <ChoiceSelect
-                    label="Authentication"
-                    field="authentication"
-                    choices=choices::AUTHENTICATION
-                    value=authentication
-                    error
-                    id_prefix="flow-"
-                />
-                <ChoiceSelect
-                    label="Layout"
-                    field="layout"
-                    choices=choices::LAYOUT
-                    value=layout
-                    error
-                    id_prefix="flow-"
-                />
-                <ChoiceSelect
-                    label="When denied"
-                    field="denied_action"
-                    choices=choices::DENIED_ACTION
-                    value=denied_action
-                    error
-                    id_prefix="flow-"
-                />
-                <ChoiceSelect
-                    label="Policy engine mode"
-                    field="policy_engine_mode"
-                    choices=choices::POLICY_ENGINE_MODE
-                    value=policy_engine_mode
-                    error
-                    id_prefix="flow-"
-                />
-                <CheckBox
-                    label="Compatibility mode"
-                    field="compatibility_mode"
-                    value=compatibility_mode
-                    id_prefix="flow-"
-                />
-                <TextInput
-                    label="Background image URL"
-                    field="background"
-                    value=background
-                    error
-                    id_prefix="flow-"
-                />
-                <FormAlert error fields=FIELDS/>
+                <FlowFields draft error id_prefix="flow-" all=true/>
+                <FormAlert error fields=FLOW_FIELDS/>
                 <Show when=move || saved.get()>
                     <p class="saved" role="status">"Saved."</p>
                 </Show>

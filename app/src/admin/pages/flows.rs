@@ -3,11 +3,11 @@
 
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_navigate};
-use serde_json::json;
 
+use super::flow_fields::{FlowDraft, FlowFields, FLOW_FIELDS};
 use crate::admin::api::{self, AdminFnError};
 use crate::admin::model::{choices, collection, Flow};
-use crate::admin::widgets::{ChoiceSelect, FormAlert, FormError, PageHeader, TextInput};
+use crate::admin::widgets::{FormAlert, FormError, PageHeader};
 
 #[component]
 pub fn FlowListPage() -> impl IntoView {
@@ -77,10 +77,7 @@ fn FlowTable(rows: Vec<Flow>) -> impl IntoView {
 /// Name, slug, title and designation; the rest keeps authentik's defaults until edited.
 #[component]
 fn CreateFlow() -> impl IntoView {
-    let name = RwSignal::new(String::new());
-    let slug = RwSignal::new(String::new());
-    let title = RwSignal::new(String::new());
-    let designation = RwSignal::new("authentication".to_owned());
+    let draft = FlowDraft::of(&Flow::default());
     let error: FormError = RwSignal::new(None);
     let navigate = use_navigate();
     let create = Action::new(move |body: &serde_json::Value| {
@@ -98,36 +95,14 @@ fn CreateFlow() -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
-        create.dispatch(json!({
-            "name": name.get(),
-            "slug": slug.get(),
-            "title": title.get(),
-            "designation": designation.get(),
-        }));
+        create.dispatch(draft.body(false));
     };
     view! {
         <section class="admin-card" aria-labelledby="create-flow-heading">
             <h2 id="create-flow-heading">"Create a flow"</h2>
             <form on:submit=submit data-testid="create-flow">
-                <TextInput label="Name" field="name" value=name error id_prefix="new-flow-"/>
-                <TextInput
-                    label="Slug"
-                    field="slug"
-                    value=slug
-                    error
-                    id_prefix="new-flow-"
-                    help="Letters, digits, - and _; the flow's address is /if/flow/<slug>/."
-                />
-                <TextInput label="Title" field="title" value=title error id_prefix="new-flow-"/>
-                <ChoiceSelect
-                    label="Designation"
-                    field="designation"
-                    choices=choices::DESIGNATION
-                    value=designation
-                    error
-                    id_prefix="new-flow-"
-                />
-                <FormAlert error fields=&["name", "slug", "title", "designation"]/>
+                <FlowFields draft error id_prefix="new-flow-"/>
+                <FormAlert error fields=FLOW_FIELDS/>
                 <button type="submit" class="button primary" disabled=move || create.pending().get()>
                     "Create flow"
                 </button>

@@ -4,6 +4,7 @@ pub mod blueprints;
 pub mod events;
 pub mod flow_diagram;
 pub mod flow_editor;
+pub mod flow_fields;
 pub mod flow_lint;
 pub mod flow_simulate;
 pub mod flow_versions;
@@ -12,6 +13,7 @@ pub mod groups;
 pub mod invitations;
 pub mod overview;
 pub mod policies;
+pub mod policy_bindings;
 pub mod stages;
 pub mod users;
 

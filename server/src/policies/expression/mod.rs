@@ -96,6 +96,12 @@ fn input_names() -> Vec<String> {
     INPUT_NAMES.iter().map(|n| (*n).to_owned()).collect()
 }
 
+/// Compiles `expression` without running it (the admin's "check" before saving): `Compile`
+/// errors carry the 1-based line and column in the expression as written.
+pub fn check(expression: &str) -> Result<(), ExpressionError> {
+    compile(expression).map(|_| ())
+}
+
 impl ExpressionPolicy {
     /// Compiles the expression so syntax errors are reported, with their position in the
     /// expression as written, when the policy is saved.
