@@ -203,7 +203,7 @@ test("an expression policy is checked before saving, then gates a stage", async 
   const alpha = page.getByTestId("binding").nth(0);
   await alpha.getByText(`Policies of Alpha policy ${RUN}`).click();
   const panel = alpha.getByTestId("bind-policy");
-  await panel.getByLabel("Policy").selectOption({ label: `skip-alpha-${RUN} (Expression Policy)` });
+  await panel.getByLabel("Policy", { exact: true }).selectOption({ label: `skip-alpha-${RUN} (Expression Policy)` });
   await panel.getByRole("button", { name: "Bind policy" }).click();
   await expect(alpha.getByTestId("bound-policy")).toContainText(`skip-alpha-${RUN}`);
   expect(await realRun(browser, slug, 1)).toEqual(["Beta"]);

@@ -144,14 +144,14 @@ pub struct Policy {
     pub config: serde_json::Map<String, Value>,
 }
 
-/// authentik's `TypeCreate` (plus keyflow's `kind`: the collection, e.g. `expression`).
+/// authentik's `TypeCreate`: a kind of object one can create.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TypeCreate {
     pub name: String,
+    /// The kind's form component, e.g. `ak-policy-expression-form`.
     pub component: String,
     pub model_name: String,
-    pub kind: String,
 }
 
 /// authentik's `PolicyBinding`.

@@ -1,5 +1,5 @@
-//! `/api/v3/policies/all/…` (authentik's `Policy`: list, retrieve, delete; actions `types`,
-//! the kinds one can create), the per-kind collections (`/api/v3/policies/expression/`,
+//! `/api/v3/policies/all/…` (authentik's `Policy`: list, retrieve, delete; action `types`,
+//! authentik's `TypeCreate` list of the kinds one can create), the per-kind collections (`/api/v3/policies/expression/`,
 //! `/password/`, `/reputation/`, `/dummy/`, with that kind's model; an expression that does not
 //! compile is a 400 on `expression` naming line and column) and `/api/v3/policies/bindings/…`
 //! (`PolicyBinding`; the target is a flow or a stage binding). All are [`Resource`]s.
@@ -198,7 +198,8 @@ impl Resource for PoliciesResource {
     }
 }
 
-/// authentik's `TypeCreate` for a policy kind (plus keyflow's `kind`, the collection's name).
+/// authentik's `TypeCreate` for a policy kind (its collection is `policies/<kind>`, the kind
+/// being the middle of `component`: `ak-policy-<kind>-form`).
 fn type_json(kind: &PolicyKind) -> Value {
     json!({
         "name": kind.verbose_name,
@@ -206,7 +207,6 @@ fn type_json(kind: &PolicyKind) -> Value {
         "component": kind.component,
         "model_name": kind.meta_model_name(),
         "requires_enterprise": false,
-        "kind": kind.kind,
     })
 }
 

@@ -246,8 +246,6 @@ fn type_json(kind: &StageKind) -> Value {
         "component": kind.component,
         "model_name": kind.meta_model_name(),
         "requires_enterprise": false,
-        "kind": kind.kind,
-        "path": kind.path,
     })
 }
 

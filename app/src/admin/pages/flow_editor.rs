@@ -193,14 +193,23 @@ fn BindingList(flow: Flow) -> impl IntoView {
     let slug = flow.slug.clone();
     let error: FormError = RwSignal::new(None);
     let announce = RwSignal::new(String::new());
-    let reorder = Action::new(move |(pks, _, _): &(Vec<String>, String, usize)| {
-        let slug = slug.clone();
-        let body = json!({ "bindings": pks });
-        async move {
-            api::action::<Vec<Binding>>(collection::FLOWS, Some(&slug), "reorder_bindings", body)
+    let last_move = RwSignal::new(None::<(String, usize)>);
+    let reorder = Action::new(
+        move |(pks, name, position): &(Vec<String>, String, usize)| {
+            last_move.set(Some((name.clone(), *position)));
+            let slug = slug.clone();
+            let body = json!({ "bindings": pks });
+            async move {
+                api::action::<Vec<Binding>>(
+                    collection::FLOWS,
+                    Some(&slug),
+                    "reorder_bindings",
+                    body,
+                )
                 .await
-        }
-    });
+            }
+        },
+    );
     let list = ListCx {
         dragging: RwSignal::new(None),
         over: RwSignal::new(None),
@@ -214,7 +223,8 @@ fn BindingList(flow: Flow) -> impl IntoView {
         };
         match result {
             Ok(_) => {
-                if let Some((_, name, position)) = reorder.input().get() {
+                // The action's input is cleared once it is done: the move is remembered apart.
+                if let Some((name, position)) = last_move.get_untracked() {
                     announce.set(format!("{name} moved to position {}.", position + 1));
                 }
                 error.set(None);
@@ -322,9 +332,11 @@ where
             } else {
                 down_ref.get().or_else(|| up_ref.get())
             };
-            if let Some(button) = button {
-                let _ = button.focus();
-            }
+            // Not mounted yet: the node refs are tracked, so this runs again once they are.
+            let Some(button) = button else {
+                return;
+            };
+            let _ = button.focus();
             list.refocus.set(None);
         });
     }
@@ -361,6 +373,8 @@ where
         Some(Err(e)) => list.error.set(Some(e)),
         None => {}
     });
+    let policies_opened = RwSignal::new(false);
+    let policies_target = pk.clone();
     let (move_up, move_down) = (move_to.clone(), move_to.clone());
     let (pk_up, pk_down) = (pk.clone(), pk.clone());
     let drop_here = move_to;
@@ -458,12 +472,19 @@ where
                 <summary>"Options"</summary>
                 <BindingOptions binding=binding.clone()/>
             </details>
-            <details class="binding-options">
+            // The panel loads its policies when first opened: a resource made in every row
+            // during the server render would be read back in another order on hydration.
+            <details
+                class="binding-options"
+                on:toggle=move |_| policies_opened.set(true)
+            >
                 <summary>{format!("Policies of {name}")}</summary>
-                <super::policy_bindings::PolicyBindings
-                    target=pk.clone()
-                    decides="whether this stage runs (when they are checked is set in its options)"
-                />
+                <Show when=move || policies_opened.get()>
+                    <super::policy_bindings::PolicyBindings
+                        target=policies_target.clone()
+                        decides="whether this stage runs (when they are checked is set in its options)"
+                    />
+                </Show>
             </details>
             <ConfirmDelete
                 what=format!("the binding of “{name}”")
@@ -586,6 +607,17 @@ fn AddBinding(flow_pk: String) -> impl IntoView {
         };
         let flow_pk = flow_pk.clone();
         let stage_pk = stage.get();
+        if stage_pk.is_empty() {
+            error.set(Some(AdminFnError::Invalid(
+                [(
+                    "stage".to_owned(),
+                    vec!["Choose the stage to bind.".to_owned()],
+                )]
+                .into_iter()
+                .collect(),
+            )));
+            return;
+        }
         leptos::task::spawn_local(async move {
             // Default: after the last binding (authentik's editor leaves this to the admin).
             let order_value = match order_value {

@@ -14,6 +14,8 @@ use crate::admin::widgets::{FormAlert, FormError};
 #[component]
 pub fn VersionsTab() -> impl IntoView {
     let cx = use_flow();
+    // Here, not in the list: the list is rebuilt after a rollback, the announcement stays.
+    let announce = RwSignal::new(String::new());
     let versions = Resource::new(
         move || (cx.slug.get(), cx.version.get(), cx.bindings_version.get()),
         |(slug, _, _)| async move {
@@ -27,11 +29,14 @@ pub fn VersionsTab() -> impl IntoView {
             <p class="help">
                 "Every saved change of this flow. Rolling back restores a version as a new one, so nothing is lost."
             </p>
+            <p class="visually-hidden" aria-live="polite" data-testid="rollback-status">
+                {move || announce.get()}
+            </p>
             <Transition fallback=|| view! { <p class="muted">"Loading versions…"</p> }>
                 {move || Suspend::new(async move {
                     match versions.await {
                         Ok(rows) if rows.is_empty() => view! { <p>"No versions yet."</p> }.into_any(),
-                        Ok(rows) => view! { <VersionList rows/> }.into_any(),
+                        Ok(rows) => view! { <VersionList rows announce/> }.into_any(),
                         Err(e) => super::flows::failure(&e).into_any(),
                     }
                 })}
@@ -41,7 +46,7 @@ pub fn VersionsTab() -> impl IntoView {
 }
 
 #[component]
-fn VersionList(rows: Vec<FlowVersion>) -> impl IntoView {
+fn VersionList(rows: Vec<FlowVersion>, announce: RwSignal<String>) -> impl IntoView {
     let cx = use_flow();
     let error: FormError = RwSignal::new(None);
     let newest = rows.first().map_or(0, |v| v.number);
@@ -72,7 +77,6 @@ fn VersionList(rows: Vec<FlowVersion>) -> impl IntoView {
             .await
         }
     });
-    let announce = RwSignal::new(String::new());
     Effect::new(move |_| match rollback.value().get() {
         Some(Ok(version)) => {
             announce.set(format!("Rolled back: {}.", version.summary));
@@ -110,9 +114,6 @@ fn VersionList(rows: Vec<FlowVersion>) -> impl IntoView {
         }
     };
     view! {
-        <p class="visually-hidden" aria-live="polite" data-testid="rollback-status">
-            {move || announce.get()}
-        </p>
         <FormAlert error/>
         <table class="admin-table" data-testid="versions">
             <thead>

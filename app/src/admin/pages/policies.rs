@@ -61,10 +61,10 @@ fn kind_fields(kind: &str) -> &'static [FieldSpec] {
     }
 }
 
-/// The kind (`expression`, …) of a policy, from its form component.
-fn kind_of(policy: &Policy) -> String {
-    policy
-        .component
+/// The kind (`expression`, …) of a policy or policy type, from its form component
+/// (`ak-policy-<kind>-form`).
+fn kind_of(component: &str) -> String {
+    component
         .strip_prefix("ak-policy-")
         .and_then(|rest| rest.strip_suffix("-form"))
         .unwrap_or_default()
@@ -191,7 +191,7 @@ fn CreatePolicy() -> impl IntoView {
                                 {rows
                                     .into_iter()
                                     .map(|t| {
-                                        let value = t.kind.clone();
+                                        let value = kind_of(&t.component);
                                         view! { <option value=value.clone() selected=move || kind.get() == value>{t.name}</option> }
                                     })
                                     .collect_view()}
@@ -222,7 +222,7 @@ pub fn PolicyPage() -> impl IntoView {
                 // `policies/all` gives the shared fields; the kind's collection gives the rest.
                 let loaded = match policy.await {
                     Ok(p) => {
-                        let kind = kind_of(&p);
+                        let kind = kind_of(&p.component);
                         api::get::<Policy>(&format!("policies/{kind}"), &p.pk).await.map(|p| (kind, p))
                     }
                     Err(e) => Err(e),
