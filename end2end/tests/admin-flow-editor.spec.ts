@@ -152,7 +152,8 @@ test("binding options, adding and removing a binding", async ({ page, browser })
   await add.getByLabel("Stage").selectOption({ label: `${a} (Prompt Stage)` });
   await add.getByRole("button", { name: "Bind stage" }).click();
   await expectOrder(page, [b, c, a]);
-  // Without a stage: the field says so.
+  // Without a stage: the field says so (the last choice stays selected, so clear it first).
+  await add.getByLabel("Stage").selectOption("");
   await add.getByRole("button", { name: "Bind stage" }).click();
   await expect(page.locator("#add-binding-stage-error")).toBeVisible();
 });
