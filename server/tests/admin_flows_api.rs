@@ -982,18 +982,31 @@ async fn prompts_and_policies_are_compiled_on_save_and_bound(db: Db) {
     // Only expressions have a check: for other kinds it is an object path, where POST is not allowed.
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     let (_, types) = as_admin(&server, Method::GET, "/api/v3/policies/all/types/", None).await;
-    let kinds: Vec<&str> = types
+    let components: Vec<&str> = types
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|t| t["kind"].as_str())
+        .filter_map(|t| t["component"].as_str())
         .collect();
     assert_eq!(
-        kinds,
-        ["expression", "password", "reputation", "dummy"],
+        components,
+        [
+            "ak-policy-expression-form",
+            "ak-policy-password-form",
+            "ak-policy-reputation-form",
+            "ak-policy-dummy-form"
+        ],
         "{types}"
     );
-    assert_eq!(types[0]["component"], "ak-policy-expression-form");
+    let (_, stage_types) =
+        as_admin(&server, Method::GET, "/api/v3/stages/all/types/", None).await;
+    let stage_types = stage_types.as_array().unwrap().clone();
+    assert!(stage_types.len() >= 17, "{stage_types:?}");
+    assert!(stage_types.iter().any(|t| t["model_name"]
+        == "authentik_stages_authenticator_validate.authenticatorvalidatestage"));
+    for entry in types.as_array().unwrap().iter().chain(&stage_types) {
+        dump("api-TypeCreate", entry);
+    }
     let expression = create(
         &server,
         "/api/v3/policies/expression/",
