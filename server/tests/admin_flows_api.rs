@@ -998,12 +998,13 @@ async fn prompts_and_policies_are_compiled_on_save_and_bound(db: Db) {
         ],
         "{types}"
     );
-    let (_, stage_types) =
-        as_admin(&server, Method::GET, "/api/v3/stages/all/types/", None).await;
+    let (_, stage_types) = as_admin(&server, Method::GET, "/api/v3/stages/all/types/", None).await;
     let stage_types = stage_types.as_array().unwrap().clone();
     assert!(stage_types.len() >= 17, "{stage_types:?}");
-    assert!(stage_types.iter().any(|t| t["model_name"]
-        == "authentik_stages_authenticator_validate.authenticatorvalidatestage"));
+    assert!(stage_types
+        .iter()
+        .any(|t| t["model_name"]
+            == "authentik_stages_authenticator_validate.authenticatorvalidatestage"));
     for entry in types.as_array().unwrap().iter().chain(&stage_types) {
         dump("api-TypeCreate", entry);
     }
