@@ -137,6 +137,60 @@ pub fn CheckBox(
     }
 }
 
+/// A button that asks before calling `on_confirm`: `label` opens the question, which offers
+/// `confirm_label` and Cancel.
+#[component]
+pub fn ConfirmButton(
+    #[prop(into)] label: String,
+    /// The trigger's accessible name, when `label` alone is not enough.
+    #[prop(optional, into)]
+    aria_label: Option<String>,
+    #[prop(into)] question: String,
+    #[prop(into)] confirm_label: String,
+    /// The group's accessible name ("Confirm deletion").
+    #[prop(into)]
+    group_label: String,
+    #[prop(into)] trigger_class: String,
+    #[prop(into)] confirm_class: String,
+    on_confirm: Callback<()>,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    view! {
+        <Show
+            when=move || asking.get()
+            fallback=move || {
+                view! {
+                    <button
+                        type="button"
+                        class=trigger_class.clone()
+                        aria-label=aria_label.clone()
+                        on:click=move |_| asking.set(true)
+                    >
+                        {label.clone()}
+                    </button>
+                }
+            }
+        >
+            <span class="confirm" role="group" aria-label=group_label.clone()>
+                <span>{question.clone()}</span>
+                <button
+                    type="button"
+                    class=confirm_class.clone()
+                    on:click=move |_| {
+                        asking.set(false);
+                        on_confirm.run(());
+                    }
+                >
+                    {confirm_label.clone()}
+                </button>
+                <button type="button" class="button" on:click=move |_| asking.set(false)>
+                    "Cancel"
+                </button>
+            </span>
+        </Show>
+    }
+}
+
 /// A delete button that asks before calling `on_confirm` ("Delete X?" with Delete / Cancel).
 #[component]
 pub fn ConfirmDelete(
@@ -146,39 +200,16 @@ pub fn ConfirmDelete(
     on_confirm: Callback<()>,
     #[prop(optional, into)] label: Option<String>,
 ) -> impl IntoView {
-    let asking = RwSignal::new(false);
-    let label = label.unwrap_or_else(|| "Delete".into());
     view! {
-        <Show
-            when=move || asking.get()
-            fallback={
-                let label = label.clone();
-                move || {
-                    view! {
-                        <button type="button" class="button danger" on:click=move |_| asking.set(true)>
-                            {label.clone()}
-                        </button>
-                    }
-                }
-            }
-        >
-            <span class="confirm" role="group" aria-label="Confirm deletion">
-                <span>{format!("Delete {what}? This cannot be undone.")}</span>
-                <button
-                    type="button"
-                    class="button danger"
-                    on:click=move |_| {
-                        asking.set(false);
-                        on_confirm.run(());
-                    }
-                >
-                    "Yes, delete"
-                </button>
-                <button type="button" class="button" on:click=move |_| asking.set(false)>
-                    "Cancel"
-                </button>
-            </span>
-        </Show>
+        <ConfirmButton
+            label=label.unwrap_or_else(|| "Delete".into())
+            question=format!("Delete {what}? This cannot be undone.")
+            confirm_label="Yes, delete"
+            group_label="Confirm deletion"
+            trigger_class="button danger"
+            confirm_class="button danger"
+            on_confirm
+        />
     }
 }
 

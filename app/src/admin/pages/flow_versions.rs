@@ -9,7 +9,7 @@ use super::flow_editor::use_flow;
 use crate::admin::api;
 use crate::admin::flow_tools::{FlowVersion, VersionDiff};
 use crate::admin::model::collection;
-use crate::admin::widgets::{FormAlert, FormError};
+use crate::admin::widgets::{ConfirmButton, FormAlert, FormError};
 
 #[component]
 pub fn VersionsTab() -> impl IntoView {
@@ -193,39 +193,16 @@ fn DiffView(text: String) -> impl IntoView {
 /// "Roll back" with a confirmation.
 #[component]
 fn RollbackButton(number: i32, on_confirm: Callback<()>) -> impl IntoView {
-    let asking = RwSignal::new(false);
     view! {
-        <Show
-            when=move || asking.get()
-            fallback=move || {
-                view! {
-                    <button
-                        type="button"
-                        class="button"
-                        aria-label=format!("Roll back to version {number}")
-                        on:click=move |_| asking.set(true)
-                    >
-                        "Roll back"
-                    </button>
-                }
-            }
-        >
-            <span class="confirm" role="group" aria-label="Confirm rollback">
-                <span>{format!("Restore version {number}? The current state stays as a version.")}</span>
-                <button
-                    type="button"
-                    class="button primary"
-                    on:click=move |_| {
-                        asking.set(false);
-                        on_confirm.run(());
-                    }
-                >
-                    "Yes, roll back"
-                </button>
-                <button type="button" class="button" on:click=move |_| asking.set(false)>
-                    "Cancel"
-                </button>
-            </span>
-        </Show>
+        <ConfirmButton
+            label="Roll back"
+            aria_label=format!("Roll back to version {number}")
+            question=format!("Restore version {number}? The current state stays as a version.")
+            confirm_label="Yes, roll back"
+            group_label="Confirm rollback"
+            trigger_class="button"
+            confirm_class="button primary"
+            on_confirm
+        />
     }
 }
