@@ -17,6 +17,21 @@ pub struct FlowDuration {
     pub value: Duration,
 }
 
+/// Stored and sent as its text; the admin forms edit it as text in authentik's format.
+impl schemars::JsonSchema for FlowDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FlowDuration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "duration",
+            "description": "authentik's duration format: key=value pairs joined by \";\" with keys weeks, days, hours, minutes, seconds, milliseconds, e.g. \"hours=1;minutes=30\"."
+        })
+    }
+}
+
 impl FlowDuration {
     pub fn parse(text: &str) -> Result<Self, DurationError> {
         let mut total = Duration::zero();

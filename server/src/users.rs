@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::store::{group, group_member, user};
 
 /// Which user attribute an identifier is matched against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UserField {
     Email,

@@ -76,6 +76,9 @@ pub fn AdminApp() -> impl IntoView {
                             <Route path=path!("/lint/") view=pages::flow_lint::LintTab/>
                         </ParentRoute>
                         <Route path=path!("/if/admin/stages/") view=pages::stages::StagesPage/>
+                        <Route path=path!("/if/admin/stages/:pk/") view=pages::stages::StagePage/>
+                        <Route path=path!("/if/admin/prompts/") view=pages::prompts::PromptsPage/>
+                        <Route path=path!("/if/admin/prompts/:pk/") view=pages::prompts::PromptPage/>
                         <Route path=path!("/if/admin/policies/") view=pages::policies::PoliciesPage/>
                         <Route path=path!("/if/admin/policies/:pk/") view=pages::policies::PolicyPage/>
                         <Route path=path!("/if/admin/users/") view=pages::users::UsersPage/>
@@ -103,6 +106,7 @@ fn AdminHeader() -> impl IntoView {
     const LINKS: &[(&str, &str)] = &[
         ("/if/admin/flows/", "Flows"),
         ("/if/admin/stages/", "Stages"),
+        ("/if/admin/prompts/", "Prompt fields"),
         ("/if/admin/policies/", "Policies"),
         ("/if/admin/users/", "Users"),
         ("/if/admin/groups/", "Groups"),

@@ -29,16 +29,39 @@ pub fn FieldError(
     }
 }
 
+/// The API names of a form's fields (see [`FormAlert`]).
+#[derive(Clone, Debug, Default)]
+pub struct FieldNames(pub Vec<String>);
+
+impl From<&[&str]> for FieldNames {
+    fn from(names: &[&str]) -> Self {
+        Self(names.iter().map(|n| (*n).to_owned()).collect())
+    }
+}
+
+impl<const N: usize> From<&[&str; N]> for FieldNames {
+    fn from(names: &[&str; N]) -> Self {
+        Self::from(&names[..])
+    }
+}
+
+impl From<Vec<String>> for FieldNames {
+    fn from(names: Vec<String>) -> Self {
+        Self(names)
+    }
+}
+
 /// The failure not tied to one of `fields`, as an alert.
 #[component]
 pub fn FormAlert(
     error: FormError,
     /// The fields that show their own errors (left out of the alert).
     #[prop(optional, into)]
-    fields: Vec<&'static str>,
+    fields: FieldNames,
 ) -> impl IntoView {
     view! {
         {move || {
+            let fields: Vec<&str> = fields.0.iter().map(String::as_str).collect();
             error
                 .get()
                 .and_then(|e| e.general(&fields))

@@ -11,6 +11,7 @@
 pub mod diagram;
 pub mod error;
 pub mod flows;
+pub mod forms;
 pub mod groups;
 pub mod lint;
 pub mod policies;

@@ -48,6 +48,21 @@ impl StageKind {
     }
 }
 
+/// The fields of authentik's `Prompt` keyflow stores, in authentik's order.
+pub const PROMPT_KEYS: &[&str] = &[
+    "name",
+    "field_key",
+    "label",
+    "type",
+    "required",
+    "placeholder",
+    "initial_value",
+    "order",
+    "sub_text",
+    "placeholder_expression",
+    "initial_value_expression",
+];
+
 /// Every stage kind keyflow stores, with authentik's names (from authentik's API schema).
 pub const STAGE_KINDS: &[StageKind] = &[
     StageKind {

@@ -18,7 +18,8 @@ use super::resource::{
 use super::AppState;
 use crate::admin::{
     error::StageUse,
-    stages::{self, public_config, stage_kind, StageInput, StageKind, STAGE_KINDS},
+    forms,
+    stages::{self, public_config, stage_kind, StageInput, StageKind, PROMPT_KEYS, STAGE_KINDS},
     AdminError,
 };
 use crate::store::{prompt, stage};
@@ -31,20 +32,6 @@ const READ_ONLY: &[&str] = &[
     "verbose_name_plural",
     "meta_model_name",
     "flow_set",
-];
-
-const PROMPT_KEYS: &[&str] = &[
-    "name",
-    "field_key",
-    "label",
-    "type",
-    "required",
-    "placeholder",
-    "initial_value",
-    "order",
-    "sub_text",
-    "placeholder_expression",
-    "initial_value_expression",
 ];
 
 /// Every stage collection: `stages/all`, one per kind, and the prompt fields.
@@ -175,7 +162,30 @@ const ALL_ACTIONS: &[ActionSpec] = &[
         scope: ActionScope::Collection,
         safe: true,
     },
+    ActionSpec {
+        name: "kinds",
+        scope: ActionScope::Collection,
+        safe: true,
+    },
 ];
+
+/// keyflow's `form` action (GET, on a kind's collection): the kind's form, derived from its
+/// typed configuration (`admin::forms`).
+const FORM_ACTIONS: &[ActionSpec] = &[ActionSpec {
+    name: "form",
+    scope: ActionScope::Collection,
+    safe: true,
+}];
+
+/// A form as an action's answer.
+fn form_answer(
+    form: Option<app::admin::config_form::FormDescriptor>,
+) -> Result<ActionAnswer, AdminError> {
+    let form = form.ok_or(AdminError::NotFound)?;
+    Ok(ActionAnswer::Json(
+        serde_json::to_value(form).map_err(|e| AdminError::Internal(format!("form: {e}")))?,
+    ))
+}
 
 /// `stages/all`: every stage as authentik's `Stage` (list, retrieve, delete; created and
 /// edited through its kind's collection). Actions: `used_by` (`[UsedBy]`) and `types`
@@ -233,6 +243,12 @@ impl Resource for StagesResource {
                     STAGE_KINDS.iter().map(type_json).collect(),
                 )))
             }
+            ("kinds", None) => {
+                cx.actor.ensure_superuser()?;
+                Ok(ActionAnswer::Json(Value::Array(
+                    STAGE_KINDS.iter().map(kind_json).collect(),
+                )))
+            }
             _ => Err(AdminError::NotFound),
         }
     }
@@ -246,6 +262,17 @@ fn type_json(kind: &StageKind) -> Value {
         "component": kind.component,
         "model_name": kind.meta_model_name(),
         "requires_enterprise": false,
+    })
+}
+
+/// keyflow's `kinds` answer for a stage kind: authentik's names and the collection that
+/// creates and edits it.
+fn kind_json(kind: &StageKind) -> Value {
+    json!({
+        "name": kind.verbose_name,
+        "component": kind.component,
+        "model_name": kind.meta_model_name(),
+        "collection": format!("stages/{}", kind.path),
     })
 }
 
@@ -321,6 +348,23 @@ impl Resource for StageKindResource {
             force,
         )
         .await
+    }
+    fn actions(&self) -> &'static [ActionSpec] {
+        FORM_ACTIONS
+    }
+
+    async fn action(
+        &self,
+        cx: &Cx<'_>,
+        name: &str,
+        id: Option<&str>,
+        _body: Body,
+    ) -> Result<ActionAnswer, AdminError> {
+        cx.actor.ensure_superuser()?;
+        match (name, id) {
+            ("form", None) => form_answer(forms::stage_form(self.0)),
+            _ => Err(AdminError::NotFound),
+        }
     }
 }
 
@@ -404,5 +448,22 @@ impl Resource for PromptsResource {
 
     async fn destroy(&self, cx: &Cx<'_>, id: &str, _query: &ListQuery) -> Result<(), AdminError> {
         stages::delete_prompt(&cx.state.services.db, cx.actor, uuid_id(id)?).await
+    }
+    fn actions(&self) -> &'static [ActionSpec] {
+        FORM_ACTIONS
+    }
+
+    async fn action(
+        &self,
+        cx: &Cx<'_>,
+        name: &str,
+        id: Option<&str>,
+        _body: Body,
+    ) -> Result<ActionAnswer, AdminError> {
+        cx.actor.ensure_superuser()?;
+        match (name, id) {
+            ("form", None) => form_answer(Some(forms::prompt_form())),
+            _ => Err(AdminError::NotFound),
+        }
     }
 }

@@ -20,7 +20,19 @@ use super::totp::{self, CodeCheck, TotpAlgorithm, TotpParams};
 use crate::store::{email_device, static_device, static_token, totp_device, webauthn_device};
 
 /// authentik's device classes (the model name without "device").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceClass {
     Static,

@@ -11,7 +11,9 @@ pub const TOLERANCE_STEPS: u16 = 1;
 pub const KEY_BYTES: usize = 20;
 pub const DEFAULT_PERIOD: u32 = 30;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum TotpAlgorithm {
     #[default]
     #[serde(rename = "SHA1", alias = "sha1")]

@@ -10,7 +10,7 @@ use crate::engine::{
     EngineResult,
 };
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuthenticatorDuoStage {
     pub api_hostname: String,
     pub client_id: String,

@@ -63,7 +63,7 @@ pub fn send_window() -> Duration {
     Duration::minutes(5)
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct AuthenticatorEmailStage {
     #[serde(flatten)]

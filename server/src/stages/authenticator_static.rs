@@ -30,7 +30,7 @@ fn default_token_length() -> u32 {
     12
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuthenticatorStaticStage {
     #[serde(default = "default_token_count")]
     pub token_count: u32,

@@ -52,11 +52,22 @@ impl From<TotpDigits> for u8 {
     }
 }
 
+/// authentik's API sends the digits as the text "6" or "8" (see `admin_stages::to_wire`).
+impl schemars::JsonSchema for TotpDigits {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TotpDigits".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "enum": ["6", "8"] })
+    }
+}
+
 fn default_period() -> u32 {
     totp::DEFAULT_PERIOD
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuthenticatorTotpStage {
     pub digits: TotpDigits,
     /// Shown instead of the stage name where people pick a set-up stage.

@@ -59,7 +59,9 @@ pub const INVALID_TOKEN: &str =
 /// Code-based devices record use per time step, so shorter thresholds are meaningless for them.
 pub const MIN_CODE_THRESHOLD_SECONDS: i64 = 30;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum NotConfiguredAction {
     #[default]
@@ -74,7 +76,7 @@ fn all_classes() -> Vec<DeviceClass> {
     DeviceClass::ALL.to_vec()
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuthenticatorValidateStage {
     #[serde(default = "all_classes")]
     pub device_classes: Vec<DeviceClass>,

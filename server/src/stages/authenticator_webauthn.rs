@@ -38,7 +38,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuthenticatorWebauthnStage {
     #[serde(default)]
     pub user_verification: UserVerification,

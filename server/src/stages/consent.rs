@@ -48,7 +48,9 @@ pub const ADDITIONAL_PERMISSIONS_KEY: &str = "consent_additional_permissions";
 pub const INVALID_TOKEN: &str = "Invalid consent token, re-showing prompt";
 pub const LINK_ALREADY_USED: &str = "Link was already used, please request a new link.";
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMode {
     #[default]
@@ -57,7 +59,7 @@ pub enum ConsentMode {
     Expiring,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ConsentStage {
     pub mode: ConsentMode,

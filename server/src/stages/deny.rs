@@ -8,7 +8,7 @@ use crate::engine::{
     EngineResult,
 };
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct DenyStage {
     pub deny_message: String,

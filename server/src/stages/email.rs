@@ -57,7 +57,7 @@ pub(crate) fn minutes(n: i64) -> FlowDuration {
 }
 
 /// How to reach the mail server. `password` is write-only: exports leave it out.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct SmtpSettings {
     /// Use the install-wide `email.*` settings instead of the fields below.
@@ -89,7 +89,7 @@ impl Default for SmtpSettings {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct EmailStage {
     #[serde(flatten)]

@@ -37,7 +37,7 @@ pub const QUERY_KEYS: [&str; 2] = ["itoken", "token"];
 pub const PROMPT_DATA_KEY: &str = "token";
 pub const INVALID_INVITE: &str = "Invalid invite/invite not found";
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct InvitationStage {
     pub continue_flow_without_invitation: bool,

@@ -174,6 +174,59 @@ impl StageConfig {
     }
 }
 
+/// The JSON Schema (draft 2020-12, as `schemars` derives it from the Rust types and their doc
+/// comments) of a stage kind's configuration and the values an empty configuration reads as;
+/// `None` for a kind keyflow does not have. The admin forms are built from it
+/// (`admin::forms`).
+pub fn config_schema(kind: &str) -> Option<(serde_json::Value, serde_json::Value)> {
+    fn of<T>() -> (serde_json::Value, serde_json::Value)
+    where
+        T: schemars::JsonSchema + serde::de::DeserializeOwned + Serialize,
+    {
+        let schema = schemars::schema_for!(T).to_value();
+        // A type with required fields has no whole default: take each field's own.
+        let defaults = serde_json::from_value::<T>(serde_json::json!({}))
+            .ok()
+            .and_then(|config| serde_json::to_value(config).ok())
+            .unwrap_or_else(|| {
+                let fields = schema
+                    .get("properties")
+                    .and_then(serde_json::Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, p)| p.get("default").map(|d| (k.clone(), d.clone())))
+                    .collect();
+                serde_json::Value::Object(fields)
+            });
+        (schema, defaults)
+    }
+    Some(match kind {
+        "identification" => of::<identification::IdentificationStage>(),
+        "password" => of::<password::PasswordStage>(),
+        "user_login" => of::<user_login::UserLoginStage>(),
+        "user_logout" => of::<user_logout::UserLogoutStage>(),
+        "deny" => of::<deny::DenyStage>(),
+        "prompt" => of::<prompt::PromptStage>(),
+        "user_write" => of::<user_write::UserWriteStage>(),
+        "user_delete" => of::<user_delete::UserDeleteStage>(),
+        "invitation" => of::<invitation::InvitationStage>(),
+        "email" => of::<email::EmailStage>(),
+        "captcha" => of::<captcha::CaptchaStage>(),
+        "consent" => of::<consent::ConsentStage>(),
+        "redirect" => of::<redirect::RedirectStage>(),
+        "authenticator_sms" => of::<authenticator_sms::AuthenticatorSmsStage>(),
+        "authenticator_duo" => of::<authenticator_duo::AuthenticatorDuoStage>(),
+        "authenticator_email" => of::<authenticator_email::AuthenticatorEmailStage>(),
+        "authenticator_webauthn" => of::<authenticator_webauthn::AuthenticatorWebauthnStage>(),
+        "authenticator_totp" => of::<authenticator_totp::AuthenticatorTotpStage>(),
+        "authenticator_static" => of::<authenticator_static::AuthenticatorStaticStage>(),
+        "authenticator_validate" => of::<authenticator_validate::AuthenticatorValidateStage>(),
+        // Prompt fields are not a stage, but their form is built the same way.
+        "prompt_field" => of::<prompt::PromptField>(),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@ fn default_failed_attempts() -> u32 {
     5
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PasswordStage {
     /// authentik backend paths. Inbuilt (the user's password) and Token (app passwords) are
     /// supported; LDAP and Kerberos backends are accepted but never authenticate anyone.

@@ -15,7 +15,7 @@ use crate::store::{session, user};
 
 pub const NO_PENDING_USER: &str = "No Pending User.";
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserDeleteStage {}
 
 #[async_trait::async_trait]

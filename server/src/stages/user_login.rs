@@ -17,7 +17,7 @@ use crate::engine::{
 use crate::store::user;
 use crate::{events, reputation, sessions};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserLoginStage {
     #[serde(default = "FlowDuration::zero")]
     pub session_duration: FlowDuration,

@@ -10,7 +10,7 @@ use crate::engine::{
 };
 use crate::events;
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserLogoutStage {}
 
 #[async_trait::async_trait]

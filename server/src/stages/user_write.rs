@@ -41,7 +41,9 @@ pub const CONTEXT_USER_PATH: &str = "user_path";
 pub const CONTEXT_USER_TYPE: &str = "user_type";
 pub const CONTEXT_GROUPS: &str = "groups";
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum UserCreationMode {
     NeverCreate,
@@ -50,7 +52,9 @@ pub enum UserCreationMode {
     AlwaysCreate,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum UserType {
     Internal,
@@ -71,7 +75,7 @@ impl UserType {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct UserWriteStage {
     pub user_creation_mode: UserCreationMode,

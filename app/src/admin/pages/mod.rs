@@ -11,9 +11,11 @@ pub mod flow_versions;
 pub mod flows;
 pub mod groups;
 pub mod invitations;
+pub mod object_form;
 pub mod overview;
 pub mod policies;
 pub mod policy_bindings;
+pub mod prompts;
 pub mod stages;
 pub mod users;
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::admin::api::{self, AdminFnError};
-use crate::admin::config_form::{CodeArea, ConfigFields, FieldKind, FieldSpec};
+use crate::admin::config_form::{CodeArea, ConfigFields, FieldKind, FormField};
 use crate::admin::model::{collection, Policy, TypeCreate};
 use crate::admin::widgets::{
     CheckBox, ConfirmDelete, FieldError, FormAlert, FormError, PageHeader, TextInput,
@@ -17,47 +17,42 @@ use crate::admin::widgets::{
 
 use FieldKind::{Integer, Switch, Text};
 
-const PASSWORD_FIELDS: &[FieldSpec] = &[
-    FieldSpec::new("password_field", "Field holding the password", Text)
-        .help("The prompt field key the password is read from, usually \"password\"."),
-    FieldSpec::new("length_min", "Minimum length", Integer),
-    FieldSpec::new("amount_digits", "Minimum digits", Integer),
-    FieldSpec::new("amount_uppercase", "Minimum uppercase letters", Integer),
-    FieldSpec::new("amount_lowercase", "Minimum lowercase letters", Integer),
-    FieldSpec::new("amount_symbols", "Minimum symbols", Integer),
-    FieldSpec::new("symbol_charset", "Characters counted as symbols", Text),
-    FieldSpec::new("error_message", "Error message", Text),
-    FieldSpec::new("check_static_rules", "Check the rules above", Switch),
-    FieldSpec::new("check_have_i_been_pwned", "Check Have I Been Pwned", Switch),
-    FieldSpec::new("hibp_allowed_count", "Allowed breach count", Integer),
-    FieldSpec::new("check_zxcvbn", "Check the strength (zxcvbn)", Switch),
-    FieldSpec::new(
-        "zxcvbn_score_threshold",
-        "Minimum strength score (0–4)",
-        Integer,
-    ),
-];
-
-const REPUTATION_FIELDS: &[FieldSpec] = &[
-    FieldSpec::new("check_ip", "Check the client IP's reputation", Switch),
-    FieldSpec::new("check_username", "Check the username's reputation", Switch),
-    FieldSpec::new("threshold", "Threshold", Integer)
-        .help("Passes while the reputation is above this (failed logins lower it)."),
-];
-
-const DUMMY_FIELDS: &[FieldSpec] = &[
-    FieldSpec::new("result", "Result", Switch),
-    FieldSpec::new("wait_min", "Wait at least (seconds)", Integer),
-    FieldSpec::new("wait_max", "Wait at most (seconds)", Integer),
-];
-
 /// The configuration fields of a policy kind (an expression has its own editor).
-fn kind_fields(kind: &str) -> &'static [FieldSpec] {
+fn kind_fields(kind: &str) -> Vec<FormField> {
+    let f = FormField::new;
     match kind {
-        "password" => PASSWORD_FIELDS,
-        "reputation" => REPUTATION_FIELDS,
-        "dummy" => DUMMY_FIELDS,
-        _ => &[],
+        "password" => vec![
+            f("password_field", "Field holding the password", Text)
+                .help("The prompt field key the password is read from, usually \"password\"."),
+            f("length_min", "Minimum length", Integer),
+            f("amount_digits", "Minimum digits", Integer),
+            f("amount_uppercase", "Minimum uppercase letters", Integer),
+            f("amount_lowercase", "Minimum lowercase letters", Integer),
+            f("amount_symbols", "Minimum symbols", Integer),
+            f("symbol_charset", "Characters counted as symbols", Text),
+            f("error_message", "Error message", Text),
+            f("check_static_rules", "Check the rules above", Switch),
+            f("check_have_i_been_pwned", "Check Have I Been Pwned", Switch),
+            f("hibp_allowed_count", "Allowed breach count", Integer),
+            f("check_zxcvbn", "Check the strength (zxcvbn)", Switch),
+            f(
+                "zxcvbn_score_threshold",
+                "Minimum strength score (0–4)",
+                Integer,
+            ),
+        ],
+        "reputation" => vec![
+            f("check_ip", "Check the client IP's reputation", Switch),
+            f("check_username", "Check the username's reputation", Switch),
+            f("threshold", "Threshold", Integer)
+                .help("Passes while the reputation is above this (failed logins lower it)."),
+        ],
+        "dummy" => vec![
+            f("result", "Result", Switch),
+            f("wait_min", "Wait at least (seconds)", Integer),
+            f("wait_max", "Wait at most (seconds)", Integer),
+        ],
+        _ => Vec::new(),
     }
 }
 
@@ -366,8 +361,8 @@ fn PolicyForm(kind: String, policy: Option<Policy>) -> impl IntoView {
             />
         }
     });
-    let mut shown: Vec<&'static str> = vec!["name", "expression"];
-    shown.extend(fields.iter().map(|f| f.key));
+    let mut shown: Vec<String> = vec!["name".into(), "expression".into()];
+    shown.extend(fields.iter().map(|f| f.key.clone()));
     view! {
         <form on:submit=submit data-testid="policy-form">
             <TextInput label="Name" field="name" value=name error id_prefix=prefix/>

@@ -28,7 +28,7 @@ use fields::ResolvedField;
 pub const POLICIES_FAILED: &str = "The submitted values were not accepted.";
 pub const PASSWORDS_DONT_MATCH: &str = "Passwords don't match.";
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct PromptStage {
     /// Prompt ids, shown ordered by each prompt's `order` (ties keep this list's order).
@@ -144,7 +144,7 @@ impl Stage for PromptStage {
 }
 
 /// authentik's prompt field types, spelled as on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum PromptType {
     #[serde(rename = "text")]
     Text,
@@ -209,7 +209,7 @@ fn yes() -> bool {
 }
 
 /// One prompt field (authentik's `authentik_stages_prompt.prompt`), stored in `prompts`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PromptField {
     pub name: String,
     /// The key in `prompt_data`; dotted keys such as `attributes.settings.locale` are allowed.
