@@ -532,6 +532,7 @@ mod tests {
             username: "root".into(),
             is_superuser,
             client_ip: "127.0.0.1".into(),
+            session: None,
         }
     }
 

@@ -37,6 +37,8 @@ pub struct Actor {
     pub is_superuser: bool,
     /// Where the change came from (audit log only).
     pub client_ip: String,
+    /// The caller's session (`None` for an API token): setting one's own password keeps it.
+    pub session: Option<uuid::Uuid>,
 }
 
 impl Actor {

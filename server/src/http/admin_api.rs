@@ -34,6 +34,7 @@ pub fn registry() -> Registry {
         .with(super::admin_flows::BindingsResource)
         .with_all(super::admin_stages::resources())
         .with_all(super::admin_policies::resources())
+        .with(super::users::UsersResource)
 }
 
 /// Every admin object route, merged into the application router.
@@ -57,6 +58,7 @@ pub(crate) async fn actor(
         username: user.username.clone(),
         is_superuser: user.is_superuser,
         client_ip: peer.ip().to_string(),
+        session: caller.session_id(),
     })
 }
 

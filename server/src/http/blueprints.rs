@@ -50,6 +50,7 @@ pub async fn apply_blueprint(
         username: caller.user().username.clone(),
         is_superuser: caller.user().is_superuser,
         client_ip: String::new(),
+        session: caller.session_id(),
     };
     let mime = headers
         .get(header::CONTENT_TYPE)

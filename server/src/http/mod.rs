@@ -60,18 +60,6 @@ pub fn router(state: AppState) -> Router {
             get(executor::get).post(executor::post),
         )
         .route("/api/v3/core/users/me/", get(users::me))
-        .route("/api/v3/core/users/", get(users::list).post(users::create))
-        .route(
-            "/api/v3/core/users/{pk}/",
-            get(users::retrieve)
-                .put(users::update)
-                .patch(users::partial_update)
-                .delete(users::destroy),
-        )
-        .route(
-            "/api/v3/core/users/{pk}/set_password/",
-            post(users::set_password),
-        )
         .route(
             "/api/v3/core/groups/",
             get(groups::list).post(groups::create),

@@ -2,12 +2,11 @@
 //! endpoints (list, create, retrieve, delete, set_password) for superusers. Validation errors are
 //! DRF's: HTTP 400 with `{"field": ["message"]}`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::{
-    body::Bytes,
-    extract::{ConnectInfo, Path, Query, State},
+    extract::State,
     http::{HeaderMap, Method, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -19,8 +18,7 @@ use uuid::Uuid;
 use super::{
     admin::{self, Caller},
     errors::ApiError,
-    executor::parse_body,
-    pagination::PageRequest,
+    resource::{ActionAnswer, ActionScope, ActionSpec, Body, Cx, ListQuery, Resource},
     AppState,
 };
 use crate::admin::users::{
@@ -125,19 +123,11 @@ pub fn user_json(user: &user::Model, groups: &[group::Model], avatar: &str) -> V
     })
 }
 
-/// DRF-style field errors: field name → messages.
-#[derive(Debug, Default)]
-pub(crate) struct FieldErrors(pub(crate) BTreeMap<String, Vec<String>>);
+pub(crate) use crate::admin::FieldErrors;
 
-impl FieldErrors {
-    pub(crate) fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0
-            .entry(field.to_owned())
-            .or_default()
-            .push(message.into());
-    }
-
-    pub(crate) fn into_response(self) -> Response {
+/// DRF's 400 with `{"field": ["message"]}`.
+impl IntoResponse for FieldErrors {
+    fn into_response(self) -> Response {
         (StatusCode::BAD_REQUEST, Json(json!(self.0))).into_response()
     }
 }
@@ -314,24 +304,6 @@ fn user_changes(body: &Value) -> Result<(UserChanges, FieldErrors), FieldErrors>
     Ok((changes, errors))
 }
 
-/// Type errors and the service's rule errors together, as DRF reports every invalid field at
-/// once; a field with a type error gets only that one.
-pub(crate) fn merge_errors(
-    mut errors: FieldErrors,
-    rules: Result<(), AdminError>,
-) -> Result<Response, ApiError> {
-    match rules {
-        Ok(()) => {}
-        Err(AdminError::Invalid(found)) => {
-            for (field, messages) in found.0 {
-                errors.0.entry(field).or_insert(messages);
-            }
-        }
-        Err(other) => return admin_response(other),
-    }
-    Ok(errors.into_response())
-}
-
 /// The `{"model": …}` context of model events: what changed, never its secrets.
 fn model_context(account: &user::Model) -> Value {
     json!({"model": {
@@ -364,8 +336,8 @@ pub(crate) async fn record(
     Ok(())
 }
 
-fn parse_pk(pk: &str) -> Result<i32, ApiError> {
-    pk.parse().map_err(|_| ApiError::NotFound)
+fn parse_pk(pk: &str) -> Result<i32, AdminError> {
+    pk.parse().map_err(|_| AdminError::NotFound)
 }
 
 fn render(state: &AppState, view: &UserView) -> Value {
@@ -387,242 +359,179 @@ pub(crate) fn bool_param(params: &HashMap<String, String>, key: &str) -> Option<
     }
 }
 
-/// `GET /api/v3/core/users/?search=&username=&is_active=&page=&page_size=`, ordered by
-/// username. `search` matches username, name or email (case-insensitive substring).
-pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    admin::require_superuser(&state, &headers, &Method::GET).await?;
-    let request = match PageRequest::from_query(&params) {
-        Ok(request) => request,
-        Err(invalid) => return Ok(invalid.into_response()),
-    };
-    let query = UserQuery {
-        search: params.get("search").cloned(),
-        username: params.get("username").cloned(),
-        is_active: bool_param(&params, "is_active"),
-        page: request.page,
-        page_size: request.page_size,
-    };
-    let (rows, count) = admin_users::list(&state.services.db, &query).await?;
-    if let Err(invalid) = request.check(count) {
-        return Ok(invalid.into_response());
+/// A user body as typed changes, or every invalid field at once (type errors, then the
+/// account rules for the fields that had none), as DRF reports them.
+async fn checked_changes(
+    state: &AppState,
+    body: Body,
+    require: bool,
+    pk: Option<i32>,
+) -> Result<UserChanges, AdminError> {
+    let (changes, mut errors) = user_changes(&Value::Object(body)).map_err(AdminError::Invalid)?;
+    if errors.0.is_empty() {
+        return Ok(changes);
     }
-    let results = rows.iter().map(|view| render(&state, view)).collect();
-    Ok(request.respond(count, results))
-}
-
-/// `POST /api/v3/core/users/`: 201 with the new user. Passwords are set separately
-/// (`set_password`), as in authentik.
-pub async fn create(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let caller = admin::require_superuser(&state, &headers, &Method::POST).await?;
-    let body = parse_body(&headers, &body)?;
-    let changes = match user_changes(&body) {
-        Ok((changes, errors)) if errors.0.is_empty() => changes,
-        Ok((changes, errors)) => {
-            let rules = admin_users::validate(&state.services.db, &changes, true, None).await;
-            return merge_errors(errors, rules);
+    match admin_users::validate(&state.services.db, &changes, require, pk).await {
+        Ok(()) => {}
+        Err(AdminError::Invalid(found)) => {
+            for (field, messages) in found.0 {
+                errors.0.entry(field).or_insert(messages);
+            }
         }
-        Err(errors) => return Ok(errors.into_response()),
-    };
-    let created = match admin_users::create(&state.services.db, changes, Utc::now()).await {
-        Ok(created) => created,
-        Err(error) => return admin_response(error),
-    };
-    record(
-        &state,
-        action::MODEL_CREATED,
-        &caller,
-        peer,
-        model_context(&created.user),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(render(&state, &created))).into_response())
+        Err(other) => return Err(other),
+    }
+    Err(AdminError::Invalid(errors))
 }
 
-/// `GET /api/v3/core/users/{pk}/`
-pub async fn retrieve(
-    State(state): State<AppState>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    admin::require_superuser(&state, &headers, &Method::GET).await?;
-    match admin_users::get(&state.services.db, parse_pk(&pk)?).await {
-        Ok(view) => Ok(Json(render(&state, &view)).into_response()),
-        Err(error) => admin_response(error),
-    }
-}
+const USER_ACTIONS: &[ActionSpec] = &[ActionSpec {
+    name: "set_password",
+    scope: ActionScope::Object,
+    safe: false,
+}];
 
-async fn update_with(
-    state: AppState,
-    pk: String,
-    peer: SocketAddr,
-    headers: HeaderMap,
-    body: Bytes,
-    method: Method,
-    mode: UpdateMode,
-) -> Result<Response, ApiError> {
-    let caller = admin::require_superuser(&state, &headers, &method).await?;
-    let pk = parse_pk(&pk)?;
-    // A missing account is a 404 before any complaint about the body.
-    if let Err(error) = admin_users::get(&state.services.db, pk).await {
-        return admin_response(error);
+/// `core/users`: accounts in authentik's `User` shape. List filters: `search` (username, name
+/// or email, case-insensitive substring), `username`, `is_active`; ordered by username.
+/// Create takes no password (authentik sets it apart: the `set_password` action, 204);
+/// `is_active: false` ends every session of the account; delete takes its sessions and tokens.
+pub struct UsersResource;
+
+#[async_trait::async_trait]
+impl Resource for UsersResource {
+    fn collection(&self) -> String {
+        "core/users".into()
     }
-    let body = parse_body(&headers, &body)?;
-    let changes = match user_changes(&body) {
-        Ok((changes, errors)) if errors.0.is_empty() => changes,
-        Ok((changes, errors)) => {
-            let require = mode == UpdateMode::Full;
-            let rules =
-                admin_users::validate(&state.services.db, &changes, require, Some(pk)).await;
-            return merge_errors(errors, rules);
+
+    async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {
+        cx.actor.ensure_superuser()?;
+        let query = UserQuery {
+            search: query.get("search").cloned(),
+            username: query.get("username").cloned(),
+            is_active: bool_param(query, "is_active"),
+            page: 1,
+            page_size: i32::MAX as u64,
+        };
+        let (rows, _) = admin_users::list(&cx.state.services.db, &query).await?;
+        Ok(rows.iter().map(|view| render(cx.state, view)).collect())
+    }
+
+    async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {
+        cx.actor.ensure_superuser()?;
+        let view = admin_users::get(&cx.state.services.db, parse_pk(id)?).await?;
+        Ok(render(cx.state, &view))
+    }
+
+    async fn create(&self, cx: &Cx<'_>, body: Body) -> Result<Value, AdminError> {
+        cx.actor.ensure_superuser()?;
+        let changes = checked_changes(cx.state, body, true, None).await?;
+        let created = admin_users::create(&cx.state.services.db, changes, Utc::now()).await?;
+        crate::admin::record(
+            &cx.state.services.db,
+            cx.actor,
+            action::MODEL_CREATED,
+            model_context(&created.user),
+        )
+        .await?;
+        Ok(render(cx.state, &created))
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        id: &str,
+        body: Body,
+        partial: bool,
+    ) -> Result<Value, AdminError> {
+        cx.actor.ensure_superuser()?;
+        let pk = parse_pk(id)?;
+        // A missing account is a 404 before any complaint about the body.
+        admin_users::get(&cx.state.services.db, pk).await?;
+        let mode = if partial {
+            UpdateMode::Partial
+        } else {
+            UpdateMode::Full
+        };
+        let changes = checked_changes(cx.state, body, mode == UpdateMode::Full, Some(pk)).await?;
+        let updated = admin_users::update(&cx.state.services.db, pk, changes, mode).await?;
+        let mut context = model_context(&updated.view.user);
+        if let Some(ended) = updated.sessions_ended {
+            context["deactivated"] = json!(true);
+            context["sessions_ended"] = json!(ended);
         }
-        Err(errors) => return Ok(errors.into_response()),
-    };
-    let updated = match admin_users::update(&state.services.db, pk, changes, mode).await {
-        Ok(updated) => updated,
-        Err(error) => return admin_response(error),
-    };
-    let mut context = model_context(&updated.view.user);
-    if let Some(ended) = updated.sessions_ended {
-        context["deactivated"] = json!(true);
-        context["sessions_ended"] = json!(ended);
+        crate::admin::record(
+            &cx.state.services.db,
+            cx.actor,
+            action::MODEL_UPDATED,
+            context,
+        )
+        .await?;
+        Ok(render(cx.state, &updated.view))
     }
-    record(&state, action::MODEL_UPDATED, &caller, peer, context).await?;
-    Ok(Json(render(&state, &updated.view)).into_response())
-}
 
-/// `PUT /api/v3/core/users/{pk}/`: replaces the editable fields (`username`, `name` required).
-/// `is_active: false` ends every session of the account.
-pub async fn update(
-    State(state): State<AppState>,
-    Path(pk): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    update_with(
-        state,
-        pk,
-        peer,
-        headers,
-        body,
-        Method::PUT,
-        UpdateMode::Full,
-    )
-    .await
-}
-
-/// `PATCH /api/v3/core/users/{pk}/`: changes the given fields only.
-pub async fn partial_update(
-    State(state): State<AppState>,
-    Path(pk): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    update_with(
-        state,
-        pk,
-        peer,
-        headers,
-        body,
-        Method::PATCH,
-        UpdateMode::Partial,
-    )
-    .await
-}
-
-/// `DELETE /api/v3/core/users/{pk}/`: 204. The account's sessions and tokens go with it.
-pub async fn destroy(
-    State(state): State<AppState>,
-    Path(pk): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let caller = admin::require_superuser(&state, &headers, &Method::DELETE).await?;
-    let account = match admin_users::delete(&state.services.db, parse_pk(&pk)?).await {
-        Ok(account) => account,
-        Err(error) => return admin_response(error),
-    };
-    record(
-        &state,
-        action::MODEL_DELETED,
-        &caller,
-        peer,
-        model_context(&account),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// `POST /api/v3/core/users/{pk}/set_password/` with `{"password": "…"}`: 204. As in Django, a
-/// new password ends the account's other sessions (the caller's own one survives).
-pub async fn set_password(
-    State(state): State<AppState>,
-    Path(pk): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let caller = admin::require_superuser(&state, &headers, &Method::POST).await?;
-    let pk = parse_pk(&pk)?;
-    if let Err(error) = admin_users::get(&state.services.db, pk).await {
-        return admin_response(error);
+    async fn destroy(&self, cx: &Cx<'_>, id: &str, _query: &ListQuery) -> Result<(), AdminError> {
+        cx.actor.ensure_superuser()?;
+        let account = admin_users::delete(&cx.state.services.db, parse_pk(id)?).await?;
+        crate::admin::record(
+            &cx.state.services.db,
+            cx.actor,
+            action::MODEL_DELETED,
+            model_context(&account),
+        )
+        .await
     }
-    let body = parse_body(&headers, &body)?;
-    let mut errors = FieldErrors::default();
-    let password = match &body {
-        Value::Object(map) => text_field(
-            map,
+
+    fn actions(&self) -> &'static [ActionSpec] {
+        USER_ACTIONS
+    }
+
+    /// `set_password` with `{"password": "…"}`: as in Django, a new password ends the
+    /// account's other sessions (the caller's own one survives).
+    async fn action(
+        &self,
+        cx: &Cx<'_>,
+        name: &str,
+        id: Option<&str>,
+        body: Body,
+    ) -> Result<ActionAnswer, AdminError> {
+        cx.actor.ensure_superuser()?;
+        let (Some(id), "set_password") = (id, name) else {
+            return Err(AdminError::NotFound);
+        };
+        let pk = parse_pk(id)?;
+        admin_users::get(&cx.state.services.db, pk).await?;
+        let mut errors = FieldErrors::default();
+        let password = text_field(
+            &body,
             "password",
             true,
             false,
             false,
             MAX_TEXT_LEN,
             &mut errors,
-        ),
-        _ => {
-            errors.add("password", "This field is required.");
-            None
-        }
-    };
-    let Some(password) = password else {
-        return Ok(errors.into_response());
-    };
-    let now = Utc::now();
-    let account = match admin_users::set_password(
-        &state.services.db,
-        &state.services.passwords,
-        pk,
-        password,
-        caller.session_id(),
-        now,
-    )
-    .await
-    {
-        Ok(account) => account,
-        Err(error) => return admin_response(error),
-    };
-    events::record(
-        &state.services.db,
-        events::NewEvent {
-            action: action::PASSWORD_SET,
-            user: Some((account.id, &account.username)),
-            client_ip: &peer.ip().to_string(),
-            context: json!({"set_by": {"pk": caller.user().id, "username": caller.user().username}}),
+        )
+        .ok_or(AdminError::Invalid(errors))?;
+        let now = Utc::now();
+        let account = admin_users::set_password(
+            &cx.state.services.db,
+            &cx.state.services.passwords,
+            pk,
+            password,
+            cx.actor.session,
             now,
-        },
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+        )
+        .await?;
+        events::record(
+            &cx.state.services.db,
+            events::NewEvent {
+                action: action::PASSWORD_SET,
+                user: Some((account.id, &account.username)),
+                client_ip: &cx.actor.client_ip,
+                context: json!({"set_by": {"pk": cx.actor.user_id, "username": cx.actor.username}}),
+                now,
+            },
+        )
+        .await?;
+        Ok(ActionAnswer::Empty)
+    }
 }
 
 #[cfg(test)]

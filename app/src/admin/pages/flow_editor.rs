@@ -176,8 +176,10 @@ type ReorderAction = Action<(Vec<String>, String, usize), Result<Vec<Binding>, A
 struct ListCx {
     dragging: RwSignal<Option<usize>>,
     over: RwSignal<Option<usize>>,
-    /// `(binding pk, "up" | "down")`: the button to focus once the moved row is rendered.
-    refocus: RwSignal<Option<(String, &'static str)>>,
+    /// `(binding pk, its new index, "up" | "down")`: the button to focus once the moved row is
+    /// rendered at its new place. The index tells the new row from the old one, which is still
+    /// mounted (with the same pk) until the list is re-read.
+    refocus: RwSignal<Option<(String, usize, &'static str)>>,
     error: FormError,
     reorder: ReorderAction,
 }
@@ -321,10 +323,10 @@ where
     {
         let pk = pk.clone();
         Effect::new(move |_| {
-            let Some((target, which)) = list.refocus.get() else {
+            let Some((target, position, which)) = list.refocus.get() else {
                 return;
             };
-            if target != pk {
+            if target != pk || position != index {
                 return;
             }
             let button = if which == "up" && index > 0 {
@@ -449,7 +451,7 @@ where
                 aria-label=format!("Move {name} up")
                 disabled=index == 0
                 on:click=move |_| {
-                    list.refocus.set(Some((pk_up.clone(), "up")));
+                    list.refocus.set(Some((pk_up.clone(), index.saturating_sub(1), "up")));
                     move_up(index, index.saturating_sub(1));
                 }
             >
@@ -462,7 +464,7 @@ where
                 aria-label=format!("Move {name} down")
                 disabled={ index + 1 >= count }
                 on:click=move |_| {
-                    list.refocus.set(Some((pk_down.clone(), "down")));
+                    list.refocus.set(Some((pk_down.clone(), index + 1, "down")));
                     move_down(index, index + 1);
                 }
             >
