@@ -82,6 +82,7 @@ pub fn AdminApp() -> impl IntoView {
                         <Route path=path!("/if/admin/policies/") view=pages::policies::PoliciesPage/>
                         <Route path=path!("/if/admin/policies/:pk/") view=pages::policies::PolicyPage/>
                         <Route path=path!("/if/admin/users/") view=pages::users::UsersPage/>
+                        <Route path=path!("/if/admin/users/:pk/") view=pages::users::UserPage/>
                         <Route path=path!("/if/admin/groups/") view=pages::groups::GroupsPage/>
                         <Route
                             path=path!("/if/admin/invitations/")

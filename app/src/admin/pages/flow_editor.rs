@@ -329,8 +329,11 @@ where
             if target != pk || position != index {
                 return;
             }
-            let button = if which == "up" && index > 0 {
-                up_ref.get()
+            // The same direction again, unless the row reached that end (a disabled button
+            // cannot hold the focus).
+            let up = (which == "up" && index > 0) || index + 1 >= count;
+            let button = if up {
+                up_ref.get().or_else(|| down_ref.get())
             } else {
                 down_ref.get().or_else(|| up_ref.get())
             };
