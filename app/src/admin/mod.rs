@@ -84,6 +84,7 @@ pub fn AdminApp() -> impl IntoView {
                         <Route path=path!("/if/admin/users/") view=pages::users::UsersPage/>
                         <Route path=path!("/if/admin/users/:pk/") view=pages::users::UserPage/>
                         <Route path=path!("/if/admin/groups/") view=pages::groups::GroupsPage/>
+                        <Route path=path!("/if/admin/groups/:pk/") view=pages::groups::GroupPage/>
                         <Route
                             path=path!("/if/admin/invitations/")
                             view=pages::invitations::InvitationsPage

@@ -3,32 +3,19 @@
 //! retrieve, PUT, PATCH, delete. The rules live in [`crate::admin::groups`]; this module only
 //! reads JSON into typed changes and renders authentik's `Group`.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-
-use axum::{
-    body::Bytes,
-    extract::{ConnectInfo, Path, Query, State},
-    http::{HeaderMap, Method, StatusCode},
-    response::{IntoResponse, Response},
-    Json,
-};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{
-    admin,
-    errors::ApiError,
-    executor::parse_body,
-    pagination::PageRequest,
+    resource::{Body, Cx, ListQuery, Resource},
     users::{
-        admin_response, api_time, attributes_field, bool_field, bool_param, not_a_dictionary,
-        not_found_pk, num_pk, record, text_field, FieldErrors,
+        api_time, attributes_field, bool_field, bool_param, not_a_dictionary, not_found_pk, num_pk,
+        text_field, FieldErrors,
     },
-    AppState,
 };
 use crate::admin::groups::{self as admin_groups, GroupChanges, GroupQuery, GroupView, ONE_PARENT};
 use crate::admin::users::UpdateMode;
+use crate::admin::AdminError;
 use crate::events::action;
 use crate::store::{group, user};
 
@@ -145,7 +132,11 @@ fn group_changes(body: &Value) -> Result<GroupChanges, FieldErrors> {
         Some(Value::Array(items)) => {
             let mut ids = Vec::new();
             for item in items {
-                match item.as_i64().and_then(|n| i32::try_from(n).ok()) {
+                // DRF takes a pk as a number or as its text ("5").
+                let pk = item
+                    .as_i64()
+                    .or_else(|| item.as_str().and_then(|t| t.trim().parse().ok()));
+                match pk.and_then(|n| i32::try_from(n).ok()) {
                     Some(id) => ids.push(id),
                     None => errors.add(
                         "users",
@@ -199,8 +190,8 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-fn parse_pk(pk: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(pk).map_err(|_| ApiError::NotFound)
+fn parse_pk(pk: &str) -> Result<Uuid, AdminError> {
+    Uuid::parse_str(pk).map_err(|_| AdminError::NotFound)
 }
 
 fn model_context(group: &group::Model) -> Value {
@@ -212,172 +203,95 @@ fn model_context(group: &group::Model) -> Value {
     }})
 }
 
-/// `GET /api/v3/core/groups/?search=&name=&is_superuser=&members_by_pk=&page=&page_size=`,
-/// ordered by name.
-pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    admin::require_superuser(&state, &headers, &Method::GET).await?;
-    let request = match PageRequest::from_query(&params) {
-        Ok(request) => request,
-        Err(invalid) => return Ok(invalid.into_response()),
-    };
-    let query = GroupQuery {
-        search: params.get("search").cloned(),
-        name: params.get("name").cloned(),
-        is_superuser: bool_param(&params, "is_superuser"),
-        member: params
-            .get("members_by_pk")
-            .and_then(|v| v.trim().parse().ok()),
-        page: request.page,
-        page_size: request.page_size,
-    };
-    let (rows, count) = admin_groups::list(&state.services.db, &query).await?;
-    if let Err(invalid) = request.check(count) {
-        return Ok(invalid.into_response());
+/// `core/groups`: groups in authentik's `Group` shape. List filters: `search`, `name`,
+/// `is_superuser`, `members_by_pk`. keyflow keeps one parent per group (`parents` with one
+/// entry, or `parent`); deleting a group leaves its children without a parent.
+pub struct GroupsResource;
+
+#[async_trait::async_trait]
+impl Resource for GroupsResource {
+    fn collection(&self) -> String {
+        "core/groups".into()
     }
-    Ok(request.respond(count, rows.iter().map(group_json).collect()))
-}
 
-/// `POST /api/v3/core/groups/`: 201 with the new group.
-pub async fn create(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let caller = admin::require_superuser(&state, &headers, &Method::POST).await?;
-    let body = parse_body(&headers, &body)?;
-    let changes = match group_changes(&body) {
-        Ok(changes) => changes,
-        Err(errors) => return Ok(errors.into_response()),
-    };
-    let created = match admin_groups::create(&state.services.db, changes).await {
-        Ok(created) => created,
-        Err(error) => return admin_response(error),
-    };
-    record(
-        &state,
-        action::MODEL_CREATED,
-        &caller,
-        peer,
-        model_context(&created.group),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(group_json(&created))).into_response())
-}
-
-/// `GET /api/v3/core/groups/{pk}/`
-pub async fn retrieve(
-    State(state): State<AppState>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    admin::require_superuser(&state, &headers, &Method::GET).await?;
-    match admin_groups::get(&state.services.db, parse_pk(&pk)?).await {
-        Ok(view) => Ok(Json(group_json(&view)).into_response()),
-        Err(error) => admin_response(error),
+    async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {
+        cx.actor.ensure_superuser()?;
+        let query = GroupQuery {
+            search: query.get("search").cloned(),
+            name: query.get("name").cloned(),
+            is_superuser: bool_param(query, "is_superuser"),
+            member: query
+                .get("members_by_pk")
+                .and_then(|v| v.trim().parse().ok()),
+            page: 1,
+            page_size: i32::MAX as u64,
+        };
+        let (rows, _) = admin_groups::list(&cx.state.services.db, &query).await?;
+        Ok(rows.iter().map(group_json).collect())
     }
-}
 
-async fn update_with(
-    state: AppState,
-    pk: String,
-    peer: SocketAddr,
-    headers: HeaderMap,
-    body: Bytes,
-    method: Method,
-    mode: UpdateMode,
-) -> Result<Response, ApiError> {
-    let caller = admin::require_superuser(&state, &headers, &method).await?;
-    let pk = parse_pk(&pk)?;
-    // A missing group is a 404 before any complaint about the body.
-    if let Err(error) = admin_groups::get(&state.services.db, pk).await {
-        return admin_response(error);
+    async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {
+        cx.actor.ensure_superuser()?;
+        let view = admin_groups::get(&cx.state.services.db, parse_pk(id)?).await?;
+        Ok(group_json(&view))
     }
-    let body = parse_body(&headers, &body)?;
-    let changes = match group_changes(&body) {
-        Ok(changes) => changes,
-        Err(errors) => return Ok(errors.into_response()),
-    };
-    let updated = match admin_groups::update(&state.services.db, pk, changes, mode).await {
-        Ok(updated) => updated,
-        Err(error) => return admin_response(error),
-    };
-    record(
-        &state,
-        action::MODEL_UPDATED,
-        &caller,
-        peer,
-        model_context(&updated.group),
-    )
-    .await?;
-    Ok(Json(group_json(&updated)).into_response())
-}
 
-/// `PUT /api/v3/core/groups/{pk}/` (`name` required).
-pub async fn update(
-    State(state): State<AppState>,
-    Path(pk): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    update_with(
-        state,
-        pk,
-        peer,
-        headers,
-        body,
-        Method::PUT,
-        UpdateMode::Full,
-    )
-    .await
-}
+    async fn create(&self, cx: &Cx<'_>, body: Body) -> Result<Value, AdminError> {
+        cx.actor.ensure_superuser()?;
+        let changes = group_changes(&Value::Object(body)).map_err(AdminError::Invalid)?;
+        let created = admin_groups::create(&cx.state.services.db, changes).await?;
+        let context = model_context(&created.group);
+        crate::admin::record(
+            &cx.state.services.db,
+            cx.actor,
+            action::MODEL_CREATED,
+            context,
+        )
+        .await?;
+        Ok(group_json(&created))
+    }
 
-/// `PATCH /api/v3/core/groups/{pk}/`: the given fields only.
-pub async fn partial_update(
-    State(state): State<AppState>,
-    Path(pk): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    update_with(
-        state,
-        pk,
-        peer,
-        headers,
-        body,
-        Method::PATCH,
-        UpdateMode::Partial,
-    )
-    .await
-}
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        id: &str,
+        body: Body,
+        partial: bool,
+    ) -> Result<Value, AdminError> {
+        cx.actor.ensure_superuser()?;
+        let pk = parse_pk(id)?;
+        // A missing group is a 404 before any complaint about the body.
+        admin_groups::get(&cx.state.services.db, pk).await?;
+        let changes = group_changes(&Value::Object(body)).map_err(AdminError::Invalid)?;
+        let mode = if partial {
+            UpdateMode::Partial
+        } else {
+            UpdateMode::Full
+        };
+        let updated = admin_groups::update(&cx.state.services.db, pk, changes, mode).await?;
+        let context = model_context(&updated.group);
+        crate::admin::record(
+            &cx.state.services.db,
+            cx.actor,
+            action::MODEL_UPDATED,
+            context,
+        )
+        .await?;
+        Ok(group_json(&updated))
+    }
 
-/// `DELETE /api/v3/core/groups/{pk}/`: 204. Children keep existing, without a parent.
-pub async fn destroy(
-    State(state): State<AppState>,
-    Path(pk): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let caller = admin::require_superuser(&state, &headers, &Method::DELETE).await?;
-    let deleted = match admin_groups::delete(&state.services.db, parse_pk(&pk)?).await {
-        Ok(deleted) => deleted,
-        Err(error) => return admin_response(error),
-    };
-    record(
-        &state,
-        action::MODEL_DELETED,
-        &caller,
-        peer,
-        model_context(&deleted),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    async fn destroy(&self, cx: &Cx<'_>, id: &str, _query: &ListQuery) -> Result<(), AdminError> {
+        cx.actor.ensure_superuser()?;
+        let deleted = admin_groups::delete(&cx.state.services.db, parse_pk(id)?).await?;
+        let context = model_context(&deleted);
+        crate::admin::record(
+            &cx.state.services.db,
+            cx.actor,
+            action::MODEL_DELETED,
+            context,
+        )
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -424,6 +338,9 @@ mod tests {
             errors["users"],
             ["Incorrect type. Expected pk value, received str."]
         );
+        // A pk as text is a pk.
+        let members = group_changes(&json!({"users": ["5", 6]})).map(|c| c.users);
+        assert_eq!(members.map_err(|e| e.0), Ok(Some(vec![5, 6])));
         assert_eq!(errors["roles"], [not_found_pk("r")]);
         assert!(errors.contains_key("attributes"));
         assert!(group_changes(&json!([1])).is_err());

@@ -61,17 +61,6 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v3/core/users/me/", get(users::me))
         .route(
-            "/api/v3/core/groups/",
-            get(groups::list).post(groups::create),
-        )
-        .route(
-            "/api/v3/core/groups/{pk}/",
-            get(groups::retrieve)
-                .put(groups::update)
-                .patch(groups::partial_update)
-                .delete(groups::destroy),
-        )
-        .route(
             "/api/v3/stages/invitation/invitations/",
             get(invitations::list).post(invitations::create),
         )

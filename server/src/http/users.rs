@@ -3,7 +3,6 @@
 //! DRF's: HTTP 400 with `{"field": ["message"]}`.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use axum::{
     extract::State,
@@ -219,11 +218,6 @@ pub(crate) fn not_found_pk(pk: &str) -> String {
     admin_users::not_found_pk(pk)
 }
 
-/// A service error as the API answers it (one mapping for every admin path).
-pub(crate) fn admin_response(error: AdminError) -> Result<Response, ApiError> {
-    Ok(super::admin_api::error_response(error))
-}
-
 /// DRF's answer to a body that is not a JSON object.
 pub(crate) fn not_a_dictionary(body: &Value) -> FieldErrors {
     let kind = match body {
@@ -312,28 +306,6 @@ fn model_context(account: &user::Model) -> Value {
         "pk": account.id,
         "name": account.username,
     }})
-}
-
-pub(crate) async fn record(
-    state: &AppState,
-    action: &str,
-    caller: &Caller,
-    peer: SocketAddr,
-    context: Value,
-) -> Result<(), ApiError> {
-    let user = caller.user();
-    events::record(
-        &state.services.db,
-        events::NewEvent {
-            action,
-            user: Some((user.id, &user.username)),
-            client_ip: &peer.ip().to_string(),
-            context,
-            now: Utc::now(),
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 fn parse_pk(pk: &str) -> Result<i32, AdminError> {

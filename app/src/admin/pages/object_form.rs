@@ -19,9 +19,10 @@ pub type Object = Map<String, Value>;
 /// How an object of a referenced collection is named in a choice.
 fn choice_label(object: &Object) -> String {
     let text = |key: &str| object.get(key).and_then(Value::as_str).unwrap_or_default();
-    let name = match text("name") {
-        "" => text("username"),
-        name => name,
+    // Accounts by username (names need not be unique), everything else by name.
+    let name = match text("username") {
+        "" => text("name"),
+        username => username,
     };
     let detail = [text("slug"), text("field_key"), text("verbose_name")]
         .into_iter()
@@ -47,7 +48,12 @@ pub async fn load_form(
     collection: &str,
     object: Option<&Object>,
 ) -> Result<FormDescriptor, AdminFnError> {
-    let mut form: FormDescriptor = api::action(collection, None, "form", json!({})).await?;
+    let form: FormDescriptor = api::action(collection, None, "form", json!({})).await?;
+    Ok(fill_choices(form, object).await)
+}
+
+/// `form` with the choices of its reference fields loaded (see [`load_form`]).
+pub async fn fill_choices(mut form: FormDescriptor, object: Option<&Object>) -> FormDescriptor {
     let mut loaded: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for field in &mut form.fields {
         let Some(target) = field.collection.clone() else {
@@ -63,7 +69,10 @@ pub async fn load_form(
             Some(Value::String(pk)) => vec![pk.clone()],
             Some(Value::Array(pks)) => pks
                 .iter()
-                .filter_map(|pk| pk.as_str().map(str::to_owned))
+                .map(|pk| match pk {
+                    Value::String(pk) => pk.clone(),
+                    other => other.to_string(),
+                })
                 .collect(),
             _ => Vec::new(),
         };
@@ -75,7 +84,7 @@ pub async fn load_form(
             }
         }
     }
-    Ok(form)
+    form
 }
 
 /// The form for a new object (`object` is `None`; it starts from the kind's defaults) or for
