@@ -37,6 +37,9 @@ pub enum FieldKind {
     Duration,
     /// Write-only: never shown; left empty, the stored value is kept.
     Secret,
+    /// A JSON object, edited as text (text that is no JSON is sent as text, for the server
+    /// to name the field).
+    Json,
 }
 
 /// One field of a kind's configuration: a policy kind's table, or a stage kind's form as the
@@ -125,9 +128,12 @@ fn value_of(field: &FormField, text: String) -> Value {
             .ok()
             .and_then(serde_json::Number::from_f64)
             .map_or(Value::String(text), Value::Number),
-        FieldKind::Choice | FieldKind::Reference if field.nullable && text.is_empty() => {
+        FieldKind::Choice | FieldKind::Reference | FieldKind::Text
+            if field.nullable && text.is_empty() =>
+        {
             Value::Null
         }
+        FieldKind::Json => serde_json::from_str(&text).unwrap_or(Value::String(text)),
         FieldKind::List => Value::Array(
             text.lines()
                 .map(str::trim)
@@ -241,6 +247,19 @@ fn ConfigField(
             }
             .into_any();
         }
+        FieldKind::Json => view! {
+            <textarea
+                id=id.clone()
+                name=field_key.clone()
+                class="code"
+                rows="3"
+                spellcheck="false"
+                aria-describedby=error_id.clone()
+                prop:value=current
+                on:input=move |ev| set(event_target_value(&ev))
+            ></textarea>
+        }
+        .into_any(),
         FieldKind::Code => view! { <CodeArea id=id.clone() value=Signal::derive(current) on_input=Callback::new(set) error_id=error_id.clone()/> }.into_any(),
         FieldKind::LongText | FieldKind::List => view! {
             <textarea

@@ -36,6 +36,7 @@ pub fn registry() -> Registry {
         .with_all(super::admin_policies::resources())
         .with(super::users::UsersResource)
         .with(super::groups::GroupsResource)
+        .with(super::invitations::InvitationsResource)
 }
 
 /// Every admin object route, merged into the application router.

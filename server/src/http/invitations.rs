@@ -5,33 +5,21 @@
 //! As authentik, expired invitations are invisible (not listed, 404). Validation errors are
 //! DRF's: HTTP 400 with `{"field": ["message"]}`.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-
-use axum::{
-    body::Bytes,
-    extract::{ConnectInfo, Path, Query, State},
-    http::{HeaderMap, Method, StatusCode},
-    response::{IntoResponse, Response},
-    Json,
-};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set,
 };
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{
-    admin::{self, Caller},
-    errors::ApiError,
-    executor::parse_body,
-    pagination::PageRequest,
+    resource::{Body, Cx, ListQuery, Resource},
     users::{api_time, bool_field, not_found_pk, text_field, FieldErrors},
     AppState,
 };
-use crate::events::{self, action};
+use crate::admin::AdminError;
+use crate::events::action;
 use crate::store::{flow, flow_stage_binding, invitation, policy_binding, user};
 
 /// Longest invitation name (Django's `SlugField` default).
@@ -63,7 +51,7 @@ fn partial_user(account: &user::Model) -> Value {
 }
 
 /// authentik's `Flow`.
-async fn flow_json(state: &AppState, row: &flow::Model) -> Result<Value, ApiError> {
+async fn flow_json(state: &AppState, row: &flow::Model) -> Result<Value, AdminError> {
     let db = &state.services.db;
     let stages: Vec<Uuid> = flow_stage_binding::Entity::find()
         .filter(flow_stage_binding::Column::FlowId.eq(row.id))
@@ -110,7 +98,7 @@ async fn flow_json(state: &AppState, row: &flow::Model) -> Result<Value, ApiErro
 
 /// authentik's `Invitation`. `created_by` and `flow_obj` are `null` when unset, as authentik
 /// sends them.
-async fn invitation_json(state: &AppState, row: &invitation::Model) -> Result<Value, ApiError> {
+async fn invitation_json(state: &AppState, row: &invitation::Model) -> Result<Value, AdminError> {
     let db = &state.services.db;
     let created_by = match row.created_by_id {
         Some(id) => user::Entity::find_by_id(id).one(db).await?,
@@ -160,20 +148,10 @@ fn type_name(value: &Value) -> &'static str {
 
 async fn validate(
     db: &DatabaseConnection,
-    body: &Value,
+    body: &Body,
     partial: bool,
-) -> Result<InvitationInput, Response> {
+) -> Result<InvitationInput, AdminError> {
     let mut errors = FieldErrors::default();
-    let Value::Object(body) = body else {
-        errors.add(
-            "non_field_errors",
-            format!(
-                "Invalid data. Expected a dictionary, but got {}.",
-                type_name(body)
-            ),
-        );
-        return Err(errors.into_response());
-    };
     let mut input = InvitationInput {
         name: text_field(
             body,
@@ -238,7 +216,7 @@ async fn validate(
                     errors.add("flow", not_found_pk(text));
                     None
                 }
-                Err(error) => return Err(ApiError::from(error).into_response()),
+                Err(error) => return Err(error.into()),
             },
             Err(_) => {
                 errors.add(
@@ -262,7 +240,7 @@ async fn validate(
     if errors.0.is_empty() {
         Ok(input)
     } else {
-        Err(errors.into_response())
+        Err(AdminError::Invalid(errors))
     }
 }
 
@@ -276,173 +254,141 @@ fn model_context(row: &invitation::Model) -> Value {
     }})
 }
 
-async fn record(
-    state: &AppState,
-    action: &str,
-    caller: &Caller,
-    peer: SocketAddr,
-    row: &invitation::Model,
-) -> Result<(), ApiError> {
-    let user = caller.user();
-    events::record(
-        &state.services.db,
-        events::NewEvent {
-            action,
-            user: Some((user.id, &user.username)),
-            client_ip: &peer.ip().to_string(),
-            context: model_context(row),
-            now: Utc::now(),
-        },
-    )
-    .await?;
-    Ok(())
-}
-
 /// A visible invitation by pk (a malformed pk is simply not found).
-async fn load(state: &AppState, pk: &str) -> Result<invitation::Model, ApiError> {
-    let id = Uuid::parse_str(pk).map_err(|_| ApiError::NotFound)?;
+async fn load(state: &AppState, pk: &str) -> Result<invitation::Model, AdminError> {
+    let id = Uuid::parse_str(pk).map_err(|_| AdminError::NotFound)?;
     invitation::Entity::find_by_id(id)
         .filter(visible(Utc::now()))
         .one(&state.services.db)
         .await?
-        .ok_or(ApiError::NotFound)
+        .ok_or(AdminError::NotFound)
 }
 
-/// `GET /api/v3/stages/invitation/invitations/?name=&page=&page_size=`, ordered by name.
-pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    admin::require_superuser(&state, &headers, &Method::GET).await?;
-    let request = match PageRequest::from_query(&params) {
-        Ok(request) => request,
-        Err(invalid) => return Ok(invalid.into_response()),
-    };
-    let mut query = invitation::Entity::find().filter(visible(Utc::now()));
-    if let Some(name) = params.get("name") {
-        query = query.filter(invitation::Column::Name.eq(name.as_str()));
-    }
-    let paginator = query
-        .order_by_asc(invitation::Column::Name)
-        .order_by_asc(invitation::Column::Id)
-        .paginate(&state.services.db, request.page_size);
-    let count = paginator.num_items().await?;
-    if let Err(invalid) = request.check(count) {
-        return Ok(invalid.into_response());
-    }
-    let rows = paginator.fetch_page(request.page - 1).await?;
-    let mut results = Vec::with_capacity(rows.len());
-    for row in &rows {
-        results.push(invitation_json(&state, row).await?);
-    }
-    Ok(request.respond(count, results))
-}
+/// `stages/invitation/invitations`: authentik's `Invitation`, ordered by name (filter: `name`,
+/// or keyflow's `search` over names). Its `pk` is the token to send; it is created by the
+/// caller. As in authentik, expired invitations are invisible (not listed, 404).
+pub struct InvitationsResource;
 
-/// `POST /api/v3/stages/invitation/invitations/`: 201 with the new invitation, created by the
-/// caller; its `pk` is the token to send.
-pub async fn create(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let caller = admin::require_superuser(&state, &headers, &Method::POST).await?;
-    let body = parse_body(&headers, &body)?;
-    let input = match validate(&state.services.db, &body, false).await {
-        Ok(input) => input,
-        Err(response) => return Ok(response),
-    };
-    let row = invitation::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        name: Set(input.name.unwrap_or_default()),
-        expires: Set(input.expires.flatten()),
-        expiring: Set(true),
-        flow_id: Set(input.flow.flatten()),
-        single_use: Set(input.single_use.unwrap_or(false)),
-        fixed_data: Set(Value::Object(input.fixed_data.unwrap_or_default())),
-        created_by_id: Set(Some(caller.user().id)),
+#[async_trait::async_trait]
+impl Resource for InvitationsResource {
+    fn collection(&self) -> String {
+        "stages/invitation/invitations".into()
     }
-    .insert(&state.services.db)
-    .await?;
-    record(&state, action::MODEL_CREATED, &caller, peer, &row).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(invitation_json(&state, &row).await?),
-    )
-        .into_response())
-}
 
-/// `GET /api/v3/stages/invitation/invitations/{pk}/`
-pub async fn retrieve(
-    State(state): State<AppState>,
-    Path(pk): Path<String>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    admin::require_superuser(&state, &headers, &Method::GET).await?;
-    let row = load(&state, &pk).await?;
-    Ok(Json(invitation_json(&state, &row).await?))
-}
+    async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError> {
+        cx.actor.ensure_superuser()?;
+        let mut select = invitation::Entity::find().filter(visible(Utc::now()));
+        if let Some(name) = query.get("name") {
+            select = select.filter(invitation::Column::Name.eq(name.as_str()));
+        }
+        if let Some(term) = super::resource::filter_text(query, "search") {
+            select = select.filter(crate::admin::users::search_condition(
+                &[invitation::Column::Name],
+                &term,
+            ));
+        }
+        let rows = select
+            .order_by_asc(invitation::Column::Name)
+            .order_by_asc(invitation::Column::Id)
+            .all(&cx.state.services.db)
+            .await?;
+        super::resource::json_rows(&rows, |row| invitation_json(cx.state, row)).await
+    }
 
-/// `PATCH` (or `PUT`, all fields then required) `/api/v3/stages/invitation/invitations/{pk}/`.
-pub async fn update(
-    State(state): State<AppState>,
-    Path(pk): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let caller = admin::require_superuser(&state, &headers, &method).await?;
-    let row = load(&state, &pk).await?;
-    let body = parse_body(&headers, &body)?;
-    let input = match validate(&state.services.db, &body, method == Method::PATCH).await {
-        Ok(input) => input,
-        Err(response) => return Ok(response),
-    };
-    let mut active = invitation::ActiveModel {
-        id: Set(row.id),
-        ..Default::default()
-    };
-    if let Some(name) = input.name {
-        active.name = Set(name);
+    async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError> {
+        cx.actor.ensure_superuser()?;
+        let row = load(cx.state, id).await?;
+        invitation_json(cx.state, &row).await
     }
-    if let Some(expires) = input.expires {
-        active.expires = Set(expires);
-    }
-    if let Some(fixed_data) = input.fixed_data {
-        active.fixed_data = Set(Value::Object(fixed_data));
-    }
-    if let Some(single_use) = input.single_use {
-        active.single_use = Set(single_use);
-    }
-    if let Some(flow) = input.flow {
-        active.flow_id = Set(flow);
-    }
-    let updated = if active.is_changed() {
-        active.update(&state.services.db).await?
-    } else {
-        row
-    };
-    record(&state, action::MODEL_UPDATED, &caller, peer, &updated).await?;
-    Ok(Json(invitation_json(&state, &updated).await?).into_response())
-}
 
-/// `DELETE /api/v3/stages/invitation/invitations/{pk}/`: 204.
-pub async fn destroy(
-    State(state): State<AppState>,
-    Path(pk): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<StatusCode, ApiError> {
-    let caller = admin::require_superuser(&state, &headers, &Method::DELETE).await?;
-    let row = load(&state, &pk).await?;
-    let deleted = invitation::Entity::delete_by_id(row.id)
-        .exec(&state.services.db)
+    async fn create(&self, cx: &Cx<'_>, body: Body) -> Result<Value, AdminError> {
+        cx.actor.ensure_superuser()?;
+        let input = validate(&cx.state.services.db, &body, false).await?;
+        let row = invitation::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            name: Set(input.name.unwrap_or_default()),
+            expires: Set(input.expires.flatten()),
+            expiring: Set(true),
+            flow_id: Set(input.flow.flatten()),
+            single_use: Set(input.single_use.unwrap_or(false)),
+            fixed_data: Set(Value::Object(input.fixed_data.unwrap_or_default())),
+            created_by_id: Set(Some(cx.actor.user_id)),
+        }
+        .insert(&cx.state.services.db)
         .await?;
-    if deleted.rows_affected == 0 {
-        return Err(ApiError::NotFound);
+        let context = model_context(&row);
+        crate::admin::record(
+            &cx.state.services.db,
+            cx.actor,
+            action::MODEL_CREATED,
+            context,
+        )
+        .await?;
+        invitation_json(cx.state, &row).await
     }
-    record(&state, action::MODEL_DELETED, &caller, peer, &row).await?;
-    Ok(StatusCode::NO_CONTENT)
+
+    /// PATCH, or PUT (all fields then required).
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        id: &str,
+        body: Body,
+        partial: bool,
+    ) -> Result<Value, AdminError> {
+        cx.actor.ensure_superuser()?;
+        let row = load(cx.state, id).await?;
+        let input = validate(&cx.state.services.db, &body, partial).await?;
+        let mut active = invitation::ActiveModel {
+            id: Set(row.id),
+            ..Default::default()
+        };
+        if let Some(name) = input.name {
+            active.name = Set(name);
+        }
+        if let Some(expires) = input.expires {
+            active.expires = Set(expires);
+        }
+        if let Some(fixed_data) = input.fixed_data {
+            active.fixed_data = Set(Value::Object(fixed_data));
+        }
+        if let Some(single_use) = input.single_use {
+            active.single_use = Set(single_use);
+        }
+        if let Some(flow) = input.flow {
+            active.flow_id = Set(flow);
+        }
+        let updated = if active.is_changed() {
+            active.update(&cx.state.services.db).await?
+        } else {
+            row
+        };
+        let context = model_context(&updated);
+        crate::admin::record(
+            &cx.state.services.db,
+            cx.actor,
+            action::MODEL_UPDATED,
+            context,
+        )
+        .await?;
+        invitation_json(cx.state, &updated).await
+    }
+
+    async fn destroy(&self, cx: &Cx<'_>, id: &str, _query: &ListQuery) -> Result<(), AdminError> {
+        cx.actor.ensure_superuser()?;
+        let row = load(cx.state, id).await?;
+        let deleted = invitation::Entity::delete_by_id(row.id)
+            .exec(&cx.state.services.db)
+            .await?;
+        if deleted.rows_affected == 0 {
+            return Err(AdminError::NotFound);
+        }
+        let context = model_context(&row);
+        crate::admin::record(
+            &cx.state.services.db,
+            cx.actor,
+            action::MODEL_DELETED,
+            context,
+        )
+        .await
+    }
 }

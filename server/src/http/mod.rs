@@ -60,17 +60,6 @@ pub fn router(state: AppState) -> Router {
             get(executor::get).post(executor::post),
         )
         .route("/api/v3/core/users/me/", get(users::me))
-        .route(
-            "/api/v3/stages/invitation/invitations/",
-            get(invitations::list).post(invitations::create),
-        )
-        .route(
-            "/api/v3/stages/invitation/invitations/{pk}/",
-            get(invitations::retrieve)
-                .patch(invitations::update)
-                .put(invitations::update)
-                .delete(invitations::destroy),
-        )
         .route("/api/v3/authenticators/all/", get(authenticators::list_all))
         .route(
             "/api/v3/authenticators/email/",

@@ -100,8 +100,12 @@ pub fn ObjectForm(
     #[prop(into)]
     create_label: String,
     #[prop(into)] id_prefix: String,
+    /// Called with a new object instead of opening its page (the form then starts over).
+    #[prop(optional)]
+    on_created: Option<Callback<Object>>,
 ) -> impl IntoView {
     let navigate = use_navigate();
+    let defaults = form.defaults.clone();
     let keys: Vec<String> = form.fields.iter().map(|f| f.key.clone()).collect();
     let secrets: Vec<String> = form
         .fields
@@ -130,6 +134,12 @@ pub fn ObjectForm(
     Effect::new(move |_| match save.value().get() {
         Some(Ok(saved)) => {
             error.set(None);
+            if let (true, Some(on_created)) = (created, on_created) {
+                values.set(defaults.clone());
+                status.set("Created.".into());
+                on_created.run(saved);
+                return;
+            }
             status.set("Saved.".into());
             if created {
                 navigate(
