@@ -1,6 +1,7 @@
 //! The admin REST API for users (search, filters, PUT/PATCH, deactivation) and groups
 //! (`/api/v3/core/groups/…`: members, parent, superuser flag, attributes) over real HTTP, in
-//! authentik's shapes; bodies are dumped for the strict authentik-client check.
+//! authentik's shapes; bodies are dumped for the strict authentik-client check. Also the audit
+//! log (`/api/v3/events/events/`).
 
 mod common;
 
@@ -15,6 +16,7 @@ both_databases!(
     groups_keep_members_a_parent_and_attributes,
     group_rules_are_reported_like_drf,
     only_superusers_may_administer_groups,
+    the_audit_log_is_filtered_by_action_user_ip_and_time,
 );
 
 const USERS: &str = "/api/v3/core/users/";
@@ -610,4 +612,65 @@ async fn only_superusers_may_administer_groups(db: Db) {
         names(&group_list(&server, "").await, "name"),
         ["by-session"]
     );
+}
+
+async fn the_audit_log_is_filtered_by_action_user_ip_and_time(db: Db) {
+    let server = TestServer::start(db).await;
+    let alice = create_user(&server, json!({"username": "alice", "name": "Alice"})).await;
+    set_password(&server, &alice["pk"], "Alice-Pass-123").await;
+    let browser = server.browser();
+    let refused = sign_in(&browser, "alice", "wrong").await;
+    assert_eq!(refused["component"], "ak-stage-password", "{refused}");
+    const EVENTS: &str = "/api/v3/events/events/";
+    let (status, page) = as_admin(
+        &server,
+        Method::GET,
+        &format!("{EVENTS}?action=login_failed&username=ALI"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let results = page["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), 1, "{page}");
+    let failed = &results[0];
+    assert_eq!(failed["action"], "login_failed");
+    assert_eq!(
+        failed["user"]["username"], "alice",
+        "the name that was tried"
+    );
+    assert_eq!(failed["client_ip"], "127.0.0.1");
+    dump("api-Event", failed);
+    // Newest first; the creation by the admin is in the log too.
+    let (_, all) = as_admin(&server, Method::GET, EVENTS, None).await;
+    let actions = names(&all, "action");
+    assert_eq!(actions.first(), Some(&"login_failed"), "{actions:?}");
+    assert!(actions.contains(&"model_created"), "{actions:?}");
+    for (query, expected) in [
+        ("client_ip=127.0.0.1&action=login_failed", 1),
+        ("client_ip=10.0.0.1", 0),
+        ("created__gte=2999-01-01T00:00:00Z", 0),
+        ("created__lte=2000-01-01T00:00:00Z", 0),
+    ] {
+        let (status, page) =
+            as_admin(&server, Method::GET, &format!("{EVENTS}?{query}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {page}");
+        assert_eq!(
+            page["results"].as_array().map(Vec::len),
+            Some(expected),
+            "{query}: {page}"
+        );
+    }
+    let (status, body) = as_admin(
+        &server,
+        Method::GET,
+        &format!("{EVENTS}?created__gte=yesterday"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["created__gte"].is_array(), "{body}");
+    // The log is append-only.
+    let pk = failed["pk"].as_str().unwrap_or_default();
+    let (status, _) = as_admin(&server, Method::DELETE, &format!("{EVENTS}{pk}/"), None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }

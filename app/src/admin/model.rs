@@ -17,6 +17,7 @@ pub mod collection {
     pub const USERS: &str = "core/users";
     pub const GROUPS: &str = "core/groups";
     pub const INVITATIONS: &str = "stages/invitation/invitations";
+    pub const EVENTS: &str = "events/events";
 }
 
 /// authentik's `Flow`.

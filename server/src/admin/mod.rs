@@ -8,6 +8,7 @@
 //! means the same thing in a blueprint, in the API and in the editor. The flow tools (the
 //! diagram, the simulator and the linter) are [`diagram`], [`simulate`] and [`lint`].
 
+pub mod audit;
 pub mod diagram;
 pub mod error;
 pub mod flows;

@@ -37,6 +37,7 @@ pub fn registry() -> Registry {
         .with(super::users::UsersResource)
         .with(super::groups::GroupsResource)
         .with(super::invitations::InvitationsResource)
+        .with(super::admin_events::EventsResource)
 }
 
 /// Every admin object route, merged into the application router.

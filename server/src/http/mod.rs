@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod admin_api;
+pub mod admin_events;
 pub mod admin_flow_tools;
 pub mod admin_flows;
 pub mod admin_policies;
