@@ -46,17 +46,10 @@ pub async fn record(db: &DatabaseConnection, event: NewEvent<'_>) -> Result<(), 
         id: Set(Uuid::new_v4()),
         action: Set(event.action.to_owned()),
         user_id: Set(event.user.map(|(id, _)| id)),
-        // Without an account (a failed login), the name that was tried, so that the log
-        // can be searched by it.
-        username: Set(match event.user {
-            Some((_, name)) => name.to_owned(),
-            None => event
-                .context
-                .get("username")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-        }),
+        username: Set(event
+            .user
+            .map(|(_, name)| name.to_owned())
+            .unwrap_or_default()),
         client_ip: Set(event.client_ip.to_owned()),
         context: Set(event.context),
         created_at: Set(event.now),

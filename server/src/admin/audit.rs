@@ -2,7 +2,10 @@
 //! and time (spec §7). The log is append-only: nothing here changes it.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::{Actor, AdminError};
 use crate::store::event;
@@ -37,10 +40,24 @@ pub async fn list(
         select = select.filter(event::Column::Action.eq(action.as_str()));
     }
     if let Some(name) = &query.username {
-        select = select.filter(super::users::search_condition(
-            &[event::Column::Username],
-            name,
-        ));
+        // The account's name; for events without an account (a failed login) the name that
+        // was tried, which only the context holds.
+        let tried = Expr::expr(Func::lower(
+            Expr::col(event::Column::Context).cast_as(Alias::new("text")),
+        ))
+        .like(super::users::contains_pattern(name));
+        select = select.filter(
+            Condition::any()
+                .add(super::users::search_condition(
+                    &[event::Column::Username],
+                    name,
+                ))
+                .add(
+                    Condition::all()
+                        .add(event::Column::UserId.is_null())
+                        .add(tried),
+                ),
+        );
     }
     if let Some(ip) = &query.client_ip {
         select = select.filter(event::Column::ClientIp.eq(ip.as_str()));

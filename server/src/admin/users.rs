@@ -224,7 +224,7 @@ async fn view(db: &impl ConnectionTrait, user: user::Model) -> Result<UserView, 
 }
 
 /// `term` for a `LIKE` that matches it literally anywhere (`%`, `_` and `\` escaped).
-fn contains_pattern(term: &str) -> LikeExpr {
+pub(crate) fn contains_pattern(term: &str) -> LikeExpr {
     let mut escaped = String::with_capacity(term.len() + 2);
     escaped.push('%');
     for c in term.to_lowercase().chars() {

@@ -1,5 +1,6 @@
 //! `/api/v3/events/events/…`: the audit log in authentik's `Event` shape, read-only. Filters:
-//! `action`, `username` (substring), `client_ip`, and keyflow's `created__gte` /
+//! `action`, `username` (substring of the account's name, or of the name a failed login
+//! tried), `client_ip`, and keyflow's `created__gte` /
 //! `created__lte` (RFC 3339); newest first, at most `admin::audit::MAX_EVENTS`.
 
 use chrono::{DateTime, Utc};
@@ -25,10 +26,12 @@ fn app_of(action: &str) -> &'static str {
 
 /// authentik's `Event`.
 fn event_json(row: &event::Model) -> Value {
-    let user = match row.user_id {
-        Some(pk) => json!({"pk": pk, "username": row.username}),
-        None if !row.username.is_empty() => json!({"username": row.username}),
-        None => json!({}),
+    // authentik shows the name that was tried for a failed login (from the context).
+    let tried = row.context.get("username").and_then(Value::as_str);
+    let user = match (row.user_id, tried) {
+        (Some(pk), _) => json!({"pk": pk, "username": row.username}),
+        (None, Some(name)) => json!({"username": name}),
+        (None, None) => json!({}),
     };
     json!({
         "pk": row.id,
