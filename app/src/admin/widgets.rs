@@ -236,6 +236,41 @@ pub fn ConfirmDelete(
     }
 }
 
+/// Deletes one object after asking: `pk` from `collection` (with `query`, e.g. a stage's
+/// `force`), then opens `back`; a refusal shows as an alert above the button.
+#[component]
+pub fn DeleteObject(
+    collection: &'static str,
+    #[prop(into)] pk: String,
+    /// What is deleted, for the question ("the user “alice”").
+    #[prop(into)]
+    what: String,
+    /// The list page to open once it is gone.
+    back: &'static str,
+    #[prop(optional)] query: Vec<(String, String)>,
+) -> impl IntoView {
+    let error: FormError = RwSignal::new(None);
+    let navigate = leptos_router::hooks::use_navigate();
+    let delete = Action::new(move |_: &()| {
+        let (pk, query) = (pk.clone(), query.clone());
+        async move { super::api::delete_object(collection.to_owned(), pk, query).await? }
+    });
+    Effect::new(move |_| match delete.value().get() {
+        Some(Ok(())) => navigate(back, Default::default()),
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
+    view! {
+        <FormAlert error/>
+        <ConfirmDelete
+            what
+            on_confirm=Callback::new(move |()| {
+                delete.dispatch(());
+            })
+        />
+    }
+}
+
 /// A page's heading with optional actions beside it.
 #[component]
 pub fn PageHeader(

@@ -2,14 +2,14 @@
 //! edit a group (name, superuser rights, parent, members) or delete it.
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use super::object_form::{fill_choices, Object, ObjectForm};
 use crate::admin::api::{self, AdminFnError};
 use crate::admin::config_form::{FieldKind, FormDescriptor, FormField};
 use crate::admin::model::collection;
-use crate::admin::widgets::{ConfirmDelete, FormAlert, FormError, PageHeader};
+use crate::admin::widgets::{DeleteObject, PageHeader};
 
 /// A group a list row names (authentik's `RelatedGroup`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -175,17 +175,6 @@ fn GroupEditor(object: Object, form: FormDescriptor) -> impl IntoView {
             .to_owned()
     };
     let (pk, name) = (text("pk"), text("name"));
-    let error: FormError = RwSignal::new(None);
-    let navigate = use_navigate();
-    let delete = Action::new(move |_: &()| {
-        let pk = pk.clone();
-        async move { api::delete(collection::GROUPS, &pk).await }
-    });
-    Effect::new(move |_| match delete.value().get() {
-        Some(Ok(())) => navigate("/if/admin/groups/", Default::default()),
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
-    });
     view! {
         <PageHeader title=format!("Group: {name}")/>
         <section class="admin-card">
@@ -198,12 +187,6 @@ fn GroupEditor(object: Object, form: FormDescriptor) -> impl IntoView {
                 id_prefix="group-"
             />
         </section>
-        <FormAlert error/>
-        <ConfirmDelete
-            what=format!("the group “{name}” (its members stay; groups under it lose their parent)")
-            on_confirm=Callback::new(move |()| {
-                delete.dispatch(());
-            })
-        />
+        <DeleteObject collection=collection::GROUPS pk=pk what=format!("the group “{name}” (its members stay; groups under it lose their parent)") back="/if/admin/groups/"/>
     }
 }

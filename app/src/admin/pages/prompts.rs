@@ -3,13 +3,13 @@
 //! one. Both forms are derived from the prompt field's typed configuration ([`ObjectForm`]).
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use super::object_form::{load_form, Object, ObjectForm};
 use crate::admin::api::{self, AdminFnError};
 use crate::admin::model::collection;
-use crate::admin::widgets::{ConfirmDelete, FormAlert, FormError, PageHeader};
+use crate::admin::widgets::{DeleteObject, PageHeader};
 
 /// A prompt stage that shows a field.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -180,17 +180,6 @@ fn PromptEditor(object: Object, form: crate::admin::config_form::FormDescriptor)
             .to_owned()
     };
     let (pk, name) = (text("pk"), text("name"));
-    let error: FormError = RwSignal::new(None);
-    let navigate = use_navigate();
-    let delete = Action::new(move |_: &()| {
-        let pk = pk.clone();
-        async move { api::delete(collection::PROMPTS, &pk).await }
-    });
-    Effect::new(move |_| match delete.value().get() {
-        Some(Ok(())) => navigate("/if/admin/prompts/", Default::default()),
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
-    });
     view! {
         <PageHeader title=format!("Prompt field: {name}")/>
         <section class="admin-card">
@@ -203,12 +192,6 @@ fn PromptEditor(object: Object, form: crate::admin::config_form::FormDescriptor)
                 id_prefix="prompt-"
             />
         </section>
-        <FormAlert error/>
-        <ConfirmDelete
-            what=format!("the prompt field “{name}”")
-            on_confirm=Callback::new(move |()| {
-                delete.dispatch(());
-            })
-        />
+        <DeleteObject collection=collection::PROMPTS pk=pk what=format!("the prompt field “{name}”") back="/if/admin/prompts/"/>
     }
 }

@@ -4,14 +4,14 @@
 //! bindings go with it, after saying which).
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::object_form::{load_form, Object, ObjectForm};
 use crate::admin::api::{self, AdminFnError};
 use crate::admin::model::collection;
-use crate::admin::widgets::{ConfirmDelete, FormAlert, FormError, PageHeader};
+use crate::admin::widgets::{DeleteObject, PageHeader};
 
 /// keyflow's `stages/all/kinds` entry: a kind and the collection that creates and edits it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -265,26 +265,13 @@ fn StageEditor(edit: StageEdit) -> impl IntoView {
         object,
         form,
     } = edit;
-    let error: FormError = RwSignal::new(None);
-    let navigate = use_navigate();
     let bound = row.flow_set.len();
-    let delete = Action::new({
-        let pk = row.pk.clone();
-        move |_: &()| {
-            let pk = pk.clone();
-            let query = if bound > 0 {
-                vec![("force".to_owned(), "true".to_owned())]
-            } else {
-                Vec::new()
-            };
-            async move { api::delete_object(collection::STAGES.to_owned(), pk, query).await? }
-        }
-    });
-    Effect::new(move |_| match delete.value().get() {
-        Some(Ok(())) => navigate("/if/admin/stages/", Default::default()),
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
-    });
+    // A bound stage goes with its bindings (the question says so).
+    let force = if bound > 0 {
+        vec![("force".to_owned(), "true".to_owned())]
+    } else {
+        Vec::new()
+    };
     let what = match bound {
         0 => format!("the stage “{}”", row.name),
         n => format!(
@@ -311,12 +298,6 @@ fn StageEditor(edit: StageEdit) -> impl IntoView {
                 id_prefix="stage-"
             />
         </section>
-        <FormAlert error/>
-        <ConfirmDelete
-            what
-            on_confirm=Callback::new(move |()| {
-                delete.dispatch(());
-            })
-        />
+        <DeleteObject collection=collection::STAGES pk=row.pk.clone() what=what back="/if/admin/stages/" query=force/>
     }
 }

@@ -2,7 +2,7 @@
 //! edit an account (deactivating it ends its sessions), set its password, delete it.
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -10,7 +10,7 @@ use super::object_form::{Object, ObjectForm};
 use crate::admin::api::{self, AdminFnError};
 use crate::admin::config_form::{FieldKind, FormDescriptor, FormField};
 use crate::admin::model::collection;
-use crate::admin::widgets::{ConfirmDelete, FieldError, FormAlert, FormError, PageHeader};
+use crate::admin::widgets::{DeleteObject, FieldError, FormAlert, FormError, PageHeader};
 
 /// authentik's `User`, as the list shows it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -167,20 +167,6 @@ fn UserEditor(object: Object) -> impl IntoView {
         .and_then(|v| v.as_str())
         .unwrap_or_default()
         .to_owned();
-    let error: FormError = RwSignal::new(None);
-    let navigate = use_navigate();
-    let delete = Action::new({
-        let pk = pk.clone();
-        move |_: &()| {
-            let pk = pk.clone();
-            async move { api::delete(collection::USERS, &pk).await }
-        }
-    });
-    Effect::new(move |_| match delete.value().get() {
-        Some(Ok(())) => navigate("/if/admin/users/", Default::default()),
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
-    });
     view! {
         <PageHeader title=format!("User: {username}")/>
         <section class="admin-card" aria-labelledby="user-account-heading">
@@ -195,13 +181,7 @@ fn UserEditor(object: Object) -> impl IntoView {
             />
         </section>
         <SetPassword pk=pk.clone()/>
-        <FormAlert error/>
-        <ConfirmDelete
-            what=format!("the user “{username}” (their sessions and tokens go with them)")
-            on_confirm=Callback::new(move |()| {
-                delete.dispatch(());
-            })
-        />
+        <DeleteObject collection=collection::USERS pk=pk.clone() what=format!("the user “{username}” (their sessions and tokens go with them)") back="/if/admin/users/"/>
     }
 }
 
