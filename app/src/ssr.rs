@@ -130,6 +130,16 @@ pub trait AdminBackend: Send + Sync {
         action: &str,
         body: Value,
     ) -> Result<Value, AdminFnError>;
+
+    /// Previews (`dry_run`) or applies the blueprint `content` (YAML), as
+    /// `POST /api/v3/managed/blueprints/apply/` does: `{"report": ApplyReport}`, or
+    /// `{"error": BlueprintError}` (entry, model, field, message) when it cannot be applied.
+    async fn apply_blueprint(
+        &self,
+        request: &AdminRequest,
+        content: String,
+        dry_run: bool,
+    ) -> Result<Value, AdminFnError>;
 }
 
 /// Context wrapper so the admin backend can be fetched with `use_context`.

@@ -147,7 +147,8 @@ _STAGE_MODELS = [
 ]
 _ADMIN_OBJECT_MODELS = [
     "Flow", "FlowStageBinding", "Stage", "UsedBy", "Prompt", "Policy", "ExpressionPolicy",
-    "PasswordPolicy", "ReputationPolicy", "PolicyBinding", "TypeCreate", "Event", *_STAGE_MODELS,
+    "PasswordPolicy", "ReputationPolicy", "PolicyBinding", "TypeCreate", "Event", "Device",
+    "AuthenticatedSession", "Link", *_STAGE_MODELS,
 ]
 for _name in _ADMIN_OBJECT_MODELS:
     API_MODELS[_name] = getattr(sys.modules["authentik_client.models"], _name)

@@ -1,6 +1,7 @@
 // The flow editor's tools: the linter (on authentik's example recovery flow), the simulator
 // (its plan matches a real run of the flow), versions (a rollback restores what the flow did
-// before), the diagram (focusable nodes with their gates; stages move from the diagram), and
+// before), the diagram (focusable nodes with their gates; stages are moved, added and removed
+// from the diagram), and
 // policies (an expression with a syntax error is refused with its line before saving; once
 // bound to a stage binding in the editor, the real flow skips that stage).
 import * as crypto from "node:crypto";
@@ -175,6 +176,16 @@ test("the diagram shows each gate and moves stages by keyboard", async ({ page, 
   await expect(stages.nth(0)).toContainText(`Beta diagram ${RUN}`);
   await expect(stages.nth(1)).toContainText(`Alpha diagram ${RUN}`);
   expect(await realRun(browser, slug, 1)).toEqual(["Beta"]);
+
+  // A stage added from the diagram comes last; removed from the diagram, it is gone.
+  const add = page.getByTestId("add-binding");
+  await add.getByLabel("Stage").selectOption({ label: `Alpha diagram ${RUN} (Prompt Stage)` });
+  await add.getByRole("button", { name: "Bind stage" }).click();
+  await expect(stages).toHaveCount(4);
+  await expect(stages.nth(3)).toContainText(`Alpha diagram ${RUN}`);
+  await stages.nth(3).getByRole("button", { name: "Remove" }).click();
+  await stages.nth(3).getByRole("button", { name: "Yes, delete" }).click();
+  await expect(stages).toHaveCount(3);
 });
 
 test("an expression policy is checked before saving, then gates a stage", async ({ page, browser }) => {

@@ -24,6 +24,8 @@ pub mod action {
     pub const POLICY_EXECUTION: &str = "policy_execution";
     pub const EMAIL_SENT: &str = "email_sent";
     pub const INVITATION_USED: &str = "invitation_used";
+    /// A blueprint applied by an administrator (authentik has no action of its own for it).
+    pub const SYSTEM_TASK_EXECUTION: &str = "system_task_execution";
 }
 
 pub struct NewEvent<'a> {

@@ -267,6 +267,31 @@ pub async fn object_action(
     )
 }
 
+/// Previews (`dry_run`) or applies a blueprint (its YAML text), as
+/// `POST /api/v3/managed/blueprints/apply/` does; read it with [`blueprint`].
+#[server(prefix = "/api/admin", endpoint = "blueprint", input = leptos::server_fn::codec::Json, client = AdminClient)]
+pub async fn apply_blueprint(
+    content: String,
+    dry_run: bool,
+) -> Result<Outcome<Value>, AdminFnError> {
+    let (backend, request) = backend()?;
+    settle(backend.0.apply_blueprint(&request, content, dry_run).await)
+}
+
+/// [`apply_blueprint`], read: the entry-by-entry report, or why the blueprint cannot be applied
+/// (nothing was changed then).
+pub async fn blueprint(
+    content: String,
+    dry_run: bool,
+) -> Result<super::model::BlueprintAnswer, AdminFnError> {
+    let answer: super::model::BlueprintWire = read(apply_blueprint(content, dry_run).await??)?;
+    match (answer.report, answer.error) {
+        (_, Some(error)) => Ok(super::model::BlueprintAnswer::Invalid(error)),
+        (Some(report), None) => Ok(super::model::BlueprintAnswer::Report(report)),
+        (None, None) => Err(AdminFnError::Failed("The server sent no report.".into())),
+    }
+}
+
 // --- typed helpers ----------------------------------------------------------------------------
 
 fn read<T: DeserializeOwned>(value: Value) -> Result<T, AdminFnError> {

@@ -18,6 +18,8 @@ pub mod collection {
     pub const GROUPS: &str = "core/groups";
     pub const INVITATIONS: &str = "stages/invitation/invitations";
     pub const EVENTS: &str = "events/events";
+    pub const ADMIN_DEVICES: &str = "authenticators/admin/all";
+    pub const SESSIONS: &str = "core/authenticated_sessions";
 }
 
 /// authentik's `Flow`.
@@ -170,4 +172,65 @@ pub struct PolicyBinding {
     pub order: i32,
     pub timeout: i32,
     pub failure_result: bool,
+}
+
+/// A blueprint apply's answer as the server function sends it: one of the two is set.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct BlueprintWire {
+    pub report: Option<ApplyReport>,
+    pub error: Option<BlueprintError>,
+}
+
+/// What a blueprint apply (or its preview) answered.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BlueprintAnswer {
+    Report(ApplyReport),
+    /// The blueprint cannot be applied as written; nothing was changed.
+    Invalid(BlueprintError),
+}
+
+/// keyflow's apply report: what each entry did (or, in a preview, would do).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ApplyReport {
+    pub dry_run: bool,
+    /// Entries created, updated or deleted.
+    pub changes: usize,
+    pub blueprints: Vec<BlueprintReport>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct BlueprintReport {
+    pub source: String,
+    pub name: String,
+    pub entries: Vec<EntryReport>,
+}
+
+/// One entry's outcome: `action` is `created`, `updated` (with `fields`), `unchanged`,
+/// `deleted`, `skipped` (with `reason`) or `applied` (a nested blueprint).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct EntryReport {
+    /// `entries[3]`.
+    pub entry: String,
+    pub model: String,
+    pub identifiers: Value,
+    pub action: String,
+    pub fields: Vec<String>,
+    pub reason: Option<String>,
+    pub blueprint: Option<String>,
+    pub notes: Vec<String>,
+}
+
+/// Why a blueprint cannot be applied: where (file, entry, model, field) and why.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct BlueprintError {
+    pub file: String,
+    pub entry: Option<String>,
+    pub model: Option<String>,
+    pub field: Option<String>,
+    pub message: String,
 }

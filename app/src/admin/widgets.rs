@@ -285,3 +285,20 @@ pub fn PageHeader(
         </div>
     }
 }
+
+/// Puts `text` on the clipboard; `false` when the browser refused.
+pub async fn copy_text(text: String) -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        let Some(window) = web_sys::window() else {
+            return false;
+        };
+        let promise = window.navigator().clipboard().write_text(&text);
+        wasm_bindgen_futures::JsFuture::from(promise).await.is_ok()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = text;
+        false
+    }
+}

@@ -533,6 +533,7 @@ mod tests {
             is_superuser,
             client_ip: "127.0.0.1".into(),
             session: None,
+            origin: "http://localhost".into(),
         }
     }
 

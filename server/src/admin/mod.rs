@@ -16,8 +16,10 @@ pub mod forms;
 pub mod groups;
 pub mod lint;
 pub mod policies;
+pub mod recovery;
 pub mod simulate;
 pub mod stages;
+pub mod user_security;
 pub mod users;
 pub mod versions;
 
@@ -40,6 +42,8 @@ pub struct Actor {
     pub client_ip: String,
     /// The caller's session (`None` for an API token): setting one's own password keeps it.
     pub session: Option<uuid::Uuid>,
+    /// `<scheme>://<host>` as the caller reached keyflow: links made for others start with it.
+    pub origin: String,
 }
 
 impl Actor {

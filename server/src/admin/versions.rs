@@ -101,6 +101,22 @@ pub async fn apply_and_record(
         if let Err(error) = record_all(db, author, &summary).await {
             tracing::warn!(%error, "could not record flow versions after a blueprint apply");
         }
+        if let Some(actor) = author {
+            let context = serde_json::json!({
+                "task": "blueprint_apply",
+                "blueprints": names,
+                "changes": report.changes,
+            });
+            let recorded = super::record(
+                db,
+                actor,
+                crate::events::action::SYSTEM_TASK_EXECUTION,
+                context,
+            );
+            if let Err(error) = recorded.await {
+                tracing::warn!(%error, "could not record the blueprint apply event");
+            }
+        }
     }
     Ok(report)
 }

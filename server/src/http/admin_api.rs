@@ -38,6 +38,7 @@ pub fn registry() -> Registry {
         .with(super::groups::GroupsResource)
         .with(super::invitations::InvitationsResource)
         .with(super::admin_events::EventsResource)
+        .with_all(super::admin_security::resources())
 }
 
 /// Every admin object route, merged into the application router.
@@ -63,7 +64,22 @@ pub(crate) async fn actor(
         is_superuser: true,
         client_ip: peer.ip().to_string(),
         session: caller.session_id(),
+        origin: origin(state, headers),
     })
+}
+
+/// `<scheme>://<host>` of this request (https when keyflow is configured for TLS).
+pub(crate) fn origin(state: &AppState, headers: &HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = if state.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
 }
 
 /// A service-layer error as DRF answers it.

@@ -29,6 +29,7 @@ use super::errors::ApiError;
 use super::resource::{object_of, ActionAnswer, Cx, Registry, Resource};
 use super::AppState;
 use crate::admin::{Actor, AdminError};
+use crate::blueprints::{ApplyError, ApplyOptions, Source};
 
 /// The admin bundle's options: the flow pages' settings with the admin bundle's name, package
 /// directory and hash file (cargo-leptos' `keyflow-admin` project in Cargo.toml).
@@ -322,6 +323,46 @@ impl AdminBackend for UiAdminBackend {
                 "content_type": content_type,
                 "body": body,
             })),
+        }
+    }
+
+    async fn apply_blueprint(
+        &self,
+        request: &AdminRequest,
+        content: String,
+        dry_run: bool,
+    ) -> Result<Value, AdminFnError> {
+        let actor = self.actor(request).await?;
+        if content.trim().is_empty() {
+            return Err(AdminFnError::Invalid(
+                [(
+                    "content".to_owned(),
+                    vec!["This field may not be blank.".to_owned()],
+                )]
+                .into(),
+            ));
+        }
+        let options = ApplyOptions {
+            dry_run,
+            // The server's environment holds secrets; an uploaded blueprint may not read it.
+            allow_env: false,
+            now: chrono::Utc::now(),
+        };
+        let source = Source {
+            name: "upload".into(),
+            content,
+        };
+        let applied = crate::admin::versions::apply_and_record(
+            &self.state.services.db,
+            &[source],
+            &options,
+            Some(&actor),
+        )
+        .await;
+        match applied {
+            Ok(report) => Ok(serde_json::json!({ "report": report })),
+            Err(ApplyError::Invalid(error)) => Ok(serde_json::json!({ "error": error })),
+            Err(ApplyError::Database(error)) => Err(failure(AdminError::Database(error))),
         }
     }
 }

@@ -47,6 +47,7 @@ pub fn device_json(device: &Device) -> Value {
         "name": device.name,
         "type": type_name(device.class),
         "verbose_name": device.class.verbose_name(),
+        "verbose_name_plural": format!("{}s", device.class.verbose_name()),
         "meta_model_name": device.class.meta_model_name(),
         "confirmed": device.confirmed,
         "created": api_time(device.created),
@@ -142,7 +143,7 @@ async fn kind_body(
 }
 
 /// The per-kind serializer (`/totp/{id}/`, `/static/{id}/`, `/webauthn/{id}/`).
-fn kind_json(device: &Device) -> Value {
+pub(crate) fn kind_json(device: &Device) -> Value {
     let mut value = json!({
         "pk": device.id,
         "name": device.name,

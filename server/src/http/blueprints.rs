@@ -52,6 +52,7 @@ pub async fn apply_blueprint(
         is_superuser: true,
         client_ip: String::new(),
         session: caller.session_id(),
+        origin: super::admin_api::origin(&state, &headers),
     };
     let mime = headers
         .get(header::CONTENT_TYPE)

@@ -7,6 +7,7 @@ pub mod admin_events;
 pub mod admin_flow_tools;
 pub mod admin_flows;
 pub mod admin_policies;
+pub mod admin_security;
 pub mod admin_stages;
 pub mod admin_ui;
 pub mod authenticators;

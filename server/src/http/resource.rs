@@ -81,6 +81,12 @@ pub trait Resource: Send + Sync + 'static {
     /// Every object matching `query`, in the collection's order (paging is the transport's).
     async fn list(&self, cx: &Cx<'_>, query: &ListQuery) -> Result<Vec<Value>, AdminError>;
 
+    /// Whether the REST list is DRF-paged (`{pagination, results}`); authentik answers a few
+    /// lists (`authenticators/admin/all`) as a plain array.
+    fn paged(&self) -> bool {
+        true
+    }
+
     async fn retrieve(&self, cx: &Cx<'_>, id: &str) -> Result<Value, AdminError>;
 
     /// Collections whose objects are made elsewhere (`stages/all`) keep the default: 405.
@@ -342,14 +348,16 @@ pub fn routes(resource: Arc<dyn Resource>) -> Router<AppState> {
                 state: &state,
                 actor: &actor,
             };
-            settle(
-                r.list(&cx, &query)
-                    .await
-                    .map(|rows| match page_of(&query, rows) {
-                        Ok((request, count, rows)) => request.respond(count, rows),
-                        Err(refused) => *refused,
-                    }),
-            )
+            let paged = r.paged();
+            settle(r.list(&cx, &query).await.map(|rows| {
+                if !paged {
+                    return ok(Value::Array(rows));
+                }
+                match page_of(&query, rows) {
+                    Ok((request, count, rows)) => request.respond(count, rows),
+                    Err(refused) => *refused,
+                }
+            }))
         }
     };
     let create = {
@@ -471,7 +479,14 @@ fn action_route(resource: Arc<dyn Resource>, base: &str, spec: ActionSpec) -> Ro
                 .collect()
         } else {
             match body_of(&headers, &bytes) {
-                Ok(body) => body,
+                // authentik's clients send some action options in the query string
+                // (`recovery_email/?email_stage=…`): the body wins where both name one.
+                Ok(mut body) => {
+                    for (key, value) in query {
+                        body.entry(key).or_insert(Value::String(value));
+                    }
+                    body
+                }
                 Err(refused) => return *refused,
             }
         };

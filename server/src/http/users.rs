@@ -355,11 +355,52 @@ async fn checked_changes(
     Err(AdminError::Invalid(errors))
 }
 
-const USER_ACTIONS: &[ActionSpec] = &[ActionSpec {
-    name: "set_password",
-    scope: ActionScope::Object,
-    safe: false,
-}];
+const USER_ACTIONS: &[ActionSpec] = &[
+    ActionSpec {
+        name: "set_password",
+        scope: ActionScope::Object,
+        safe: false,
+    },
+    ActionSpec {
+        name: "recovery",
+        scope: ActionScope::Object,
+        safe: false,
+    },
+    ActionSpec {
+        name: "recovery_email",
+        scope: ActionScope::Object,
+        safe: false,
+    },
+];
+
+/// `recovery` (→ authentik's `Link`, `{"link": …}`) and `recovery_email` (→ 204; the mail is
+/// queued), each with optional `flow` (a recovery flow's slug) and, for the mail,
+/// `email_stage` (a uuid; else the recovery flow's own email stage).
+async fn recovery_action(
+    cx: &Cx<'_>,
+    name: &str,
+    pk: i32,
+    body: &Body,
+) -> Result<ActionAnswer, AdminError> {
+    let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::trim);
+    let flow = text("flow").filter(|s| !s.is_empty());
+    let services = &cx.state.services;
+    let origin = &cx.actor.origin;
+    if name == "recovery" {
+        let link =
+            crate::admin::recovery::create_link(services, cx.actor, pk, origin, flow).await?;
+        return Ok(ActionAnswer::Json(json!({ "link": link.url })));
+    }
+    let email_stage = match text("email_stage").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => Some(
+            Uuid::parse_str(raw)
+                .map_err(|_| AdminError::field("email_stage", "Must be a valid UUID."))?,
+        ),
+    };
+    crate::admin::recovery::send_link(services, cx.actor, pk, origin, flow, email_stage).await?;
+    Ok(ActionAnswer::Empty)
+}
 
 /// `core/users`: accounts in authentik's `User` shape. List filters: `search` (username, name
 /// or email, case-insensitive substring), `username`, `is_active`; ordered by username.
@@ -465,6 +506,9 @@ impl Resource for UsersResource {
         body: Body,
     ) -> Result<ActionAnswer, AdminError> {
         cx.actor.ensure_superuser()?;
+        if let (Some(id), "recovery" | "recovery_email") = (id, name) {
+            return recovery_action(cx, name, parse_pk(id)?, &body).await;
+        }
         let (Some(id), "set_password") = (id, name) else {
             return Err(AdminError::NotFound);
         };

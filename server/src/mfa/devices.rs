@@ -173,63 +173,66 @@ impl From<email_device::Model> for Device {
     }
 }
 
+/// Which devices [`list`] returns.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeviceFilter {
+    /// Only this user's (else everyone's).
+    pub user_id: Option<i32>,
+    /// Only this class (else every class).
+    pub class: Option<DeviceClass>,
+    /// Only confirmed devices (set-ups in progress left out).
+    pub confirmed_only: bool,
+}
+
+/// Devices matching `filter`, in device-class order, then oldest first.
+pub async fn list(db: &DatabaseConnection, filter: DeviceFilter) -> Result<Vec<Device>, DbErr> {
+    // One arm per table: the four entities share columns but not a Rust type.
+    macro_rules! rows_of {
+        ($class:expr, $entity:ident) => {
+            if filter.class.is_none_or(|c| c == $class) {
+                let mut query = $entity::Entity::find().order_by_asc($entity::Column::Id);
+                if let Some(user_id) = filter.user_id {
+                    query = query.filter($entity::Column::UserId.eq(user_id));
+                }
+                if filter.confirmed_only {
+                    query = query.filter($entity::Column::Confirmed.eq(true));
+                }
+                query.all(db).await?.into_iter().map(Device::from).collect()
+            } else {
+                Vec::new()
+            }
+        };
+    }
+    let mut devices: Vec<Device> = rows_of!(DeviceClass::Static, static_device);
+    devices.extend(rows_of!(DeviceClass::Totp, totp_device));
+    devices.extend(rows_of!(DeviceClass::Webauthn, webauthn_device));
+    devices.extend(rows_of!(DeviceClass::Email, email_device));
+    Ok(devices)
+}
+
 /// All confirmed devices of a user, in device-class order, then oldest first.
 pub async fn confirmed_for_user(
     db: &DatabaseConnection,
     user_id: i32,
 ) -> Result<Vec<Device>, DbErr> {
-    let mut devices: Vec<Device> = Vec::new();
-    devices.extend(
-        static_device::Entity::find()
-            .filter(static_device::Column::UserId.eq(user_id))
-            .filter(static_device::Column::Confirmed.eq(true))
-            .order_by_asc(static_device::Column::Id)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(Device::from),
-    );
-    devices.extend(
-        totp_device::Entity::find()
-            .filter(totp_device::Column::UserId.eq(user_id))
-            .filter(totp_device::Column::Confirmed.eq(true))
-            .order_by_asc(totp_device::Column::Id)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(Device::from),
-    );
-    devices.extend(
-        webauthn_device::Entity::find()
-            .filter(webauthn_device::Column::UserId.eq(user_id))
-            .filter(webauthn_device::Column::Confirmed.eq(true))
-            .order_by_asc(webauthn_device::Column::Id)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(Device::from),
-    );
-    devices.extend(
-        email_device::Entity::find()
-            .filter(email_device::Column::UserId.eq(user_id))
-            .filter(email_device::Column::Confirmed.eq(true))
-            .order_by_asc(email_device::Column::Id)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(Device::from),
-    );
-    Ok(devices)
+    list(
+        db,
+        DeviceFilter {
+            user_id: Some(user_id),
+            class: None,
+            confirmed_only: true,
+        },
+    )
+    .await
 }
 
-/// One device of `user_id` (confirmed or not); `None` when it does not exist or is not theirs.
-pub async fn find_own(
+/// One device by class and id, whoever owns it.
+pub async fn find(
     db: &DatabaseConnection,
     class: DeviceClass,
     id: i32,
-    user_id: i32,
 ) -> Result<Option<Device>, DbErr> {
-    let device: Option<Device> = match class {
+    Ok(match class {
         DeviceClass::Totp => totp_device::Entity::find_by_id(id)
             .one(db)
             .await?
@@ -247,8 +250,17 @@ pub async fn find_own(
             .await?
             .map(Device::from),
         _ => None,
-    };
-    Ok(device.filter(|d| d.user_id == user_id))
+    })
+}
+
+/// One device of `user_id` (confirmed or not); `None` when it does not exist or is not theirs.
+pub async fn find_own(
+    db: &DatabaseConnection,
+    class: DeviceClass,
+    id: i32,
+    user_id: i32,
+) -> Result<Option<Device>, DbErr> {
+    Ok(find(db, class, id).await?.filter(|d| d.user_id == user_id))
 }
 
 pub async fn rename(db: &DatabaseConnection, device: &Device, name: &str) -> Result<(), DbErr> {

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::flow_editor::use_flow;
 use crate::admin::api;
 use crate::admin::flow_tools::{Diagram, DiagramEdge, DiagramNode};
-use crate::admin::model::{collection, Binding};
+use crate::admin::model::{collection, Binding, Flow};
 use crate::admin::widgets::{FormAlert, FormError};
 
 #[component]
@@ -22,12 +22,16 @@ pub fn DiagramTab() -> impl IntoView {
             api::action::<Diagram>(collection::FLOWS, Some(&slug), "diagram_model", json!({})).await
         },
     );
+    let flow = Resource::new(
+        move || cx.slug.get(),
+        |slug| async move { api::get::<Flow>(collection::FLOWS, &slug).await },
+    );
     let error: FormError = RwSignal::new(None);
     view! {
         <section class="admin-card" aria-labelledby="diagram-heading">
             <h2 id="diagram-heading">"Diagram"</h2>
             <p class="help">
-                "How the flow runs, drawn by the planner itself: each stage with the policies that gate it, and where a failing gate leads. Move or remove stages here; add them in the Stage bindings tab."
+                "How the flow runs, drawn by the planner itself: each stage with the policies that gate it, and where a failing gate leads. Add, move or remove stages here; a binding's policies and options are in the Stage bindings tab."
             </p>
             <FormAlert error/>
             <Transition fallback=|| view! { <p class="muted">"Drawing the flow…"</p> }>
@@ -36,6 +40,11 @@ pub fn DiagramTab() -> impl IntoView {
                         Ok(diagram) => view! { <DiagramView diagram error/> }.into_any(),
                         Err(e) => super::flows::failure(&e).into_any(),
                     }
+                })}
+            </Transition>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    flow.await.ok().map(|flow| view! { <super::flow_editor::AddBinding flow_pk=flow.pk/> })
                 })}
             </Transition>
         </section>

@@ -574,8 +574,9 @@ fn BindingOptions(binding: Binding) -> impl IntoView {
 }
 
 /// Binds an existing stage to the flow, by default after the last binding.
+/// "Bind a stage": in the bindings tab and under the diagram.
 #[component]
-fn AddBinding(flow_pk: String) -> impl IntoView {
+pub fn AddBinding(flow_pk: String) -> impl IntoView {
     let cx = use_flow();
     let stages = Resource::new(
         || (),

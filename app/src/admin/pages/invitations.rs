@@ -9,7 +9,7 @@ use super::object_form::{fill_choices, Object, ObjectForm};
 use crate::admin::api::{self, AdminFnError};
 use crate::admin::config_form::{FieldKind, FormDescriptor, FormField};
 use crate::admin::model::collection;
-use crate::admin::widgets::{ConfirmDelete, FormAlert, FormError, PageHeader};
+use crate::admin::widgets::{copy_text, ConfirmDelete, FormAlert, FormError, PageHeader};
 
 /// A flow an invitation is for (part of authentik's `Flow`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -80,23 +80,6 @@ fn origin() -> String {
     }
     #[cfg(not(feature = "hydrate"))]
     String::new()
-}
-
-/// Puts `text` on the clipboard; `false` when the browser refused.
-async fn copy_text(text: String) -> bool {
-    #[cfg(feature = "hydrate")]
-    {
-        let Some(window) = web_sys::window() else {
-            return false;
-        };
-        let promise = window.navigator().clipboard().write_text(&text);
-        wasm_bindgen_futures::JsFuture::from(promise).await.is_ok()
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        let _ = text;
-        false
-    }
 }
 
 #[component]

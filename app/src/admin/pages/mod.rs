@@ -17,6 +17,7 @@ pub mod policies;
 pub mod policy_bindings;
 pub mod prompts;
 pub mod stages;
+pub mod user_security;
 pub mod users;
 
 use leptos::prelude::*;

@@ -181,6 +181,9 @@ fn UserEditor(object: Object) -> impl IntoView {
             />
         </section>
         <SetPassword pk=pk.clone()/>
+        <super::user_security::UserRecovery pk=pk.clone()/>
+        <super::user_security::UserDevices pk=pk.clone()/>
+        <super::user_security::UserSessions pk=pk.clone()/>
         <DeleteObject collection=collection::USERS pk=pk.clone() what=format!("the user “{username}” (their sessions and tokens go with them)") back="/if/admin/users/"/>
     }
 }

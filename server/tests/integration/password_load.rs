@@ -3,11 +3,9 @@
 //! challenge again with a "try again" error (HTTP 200, never a 500 or a hang), and that answer
 //! does not count as a failed attempt.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use keyflow::engine::executor::TRY_AGAIN;
 use serde_json::{json, Value};
 

@@ -2,10 +2,8 @@
 //! checks a password: the combined username + password page, the password stage, and a later
 //! password stage in the same flow. Real and unknown accounts must get the same answers.
 
-mod common;
-
-use common::flows;
-use common::*;
+use crate::common::flows;
+use crate::common::*;
 use keyflow::flows::{AuthenticationRequirement, FlowDesignation};
 use keyflow::stages::{
     identification::IdentificationStage, password::PasswordStage, user_login::UserLoginStage,

@@ -6,10 +6,8 @@
 //! The flows are blueprints applied through the API; an expression policy on the consent
 //! binding puts `consent_permissions` into the plan, as authentik's providers do.
 
-mod common;
-
+use crate::common::*;
 use chrono::{Duration, Utc};
-use common::*;
 use keyflow::engine::{context::FlowContext, plan::FlowPlan};
 use keyflow::flow_tokens::{self, NewFlowToken};
 use keyflow::store::{flow, flow_token, session, user_consent};

@@ -1,9 +1,7 @@
 //! The admin users API (`/api/v3/core/users/…`) over real HTTP: authentik's shapes, DRF's
 //! validation errors, and who may call it (superusers, by API token or by session with CSRF).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{json, Value};

@@ -2,8 +2,6 @@
 //! processes. Hostile programs (endless loops, memory hogs, deep recursion, file and
 //! environment access, a worker killed mid-job, a flood of jobs) end as errors, and the next job
 //! still runs.
-mod common;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -406,7 +404,7 @@ fn is_running(pid: i32) -> bool {
 
 #[tokio::test]
 async fn the_server_runs_jobs_in_worker_processes() {
-    let server = common::TestServer::start(common::Db::Sqlite).await;
+    let server = crate::common::TestServer::start(crate::common::Db::Sqlite).await;
     let sandbox = server.state.services.sandbox.clone();
     assert!(format!("{sandbox:?}").contains("Pool"), "{sandbox:?}");
     assert_still_answers(&sandbox).await;

@@ -1,9 +1,7 @@
 //! The Prompt stage (spec §4.14) over HTTP: a flow built by a blueprint with a prompt stage
 //! holding every field type, then a second prompt stage that shows what the first one stored.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::header;
 use serde_json::{json, Map, Value};
 

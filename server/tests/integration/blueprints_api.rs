@@ -3,9 +3,7 @@
 //! a 400 that names the entry and leaves the database as it was, the flow it creates runs, and
 //! `state: absent` removes objects whatever order the entries are listed in.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 

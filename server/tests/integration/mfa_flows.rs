@@ -3,11 +3,9 @@
 //! configure (one stage injected, several offered in a picker); `last_auth_threshold`; and the
 //! own-devices API. Codes are computed from the `otpauth://` URI the server hands out.
 
-mod common;
-
+use crate::common::flows;
+use crate::common::*;
 use chrono::Utc;
-use common::flows;
-use common::*;
 use keyflow::duration::FlowDuration;
 use keyflow::flows::{AuthenticationRequirement, FlowDesignation};
 use keyflow::mfa::totp::{code_at, TotpAlgorithm, TotpParams};

@@ -2,12 +2,10 @@
 //! (`end2end/smtp_sink.py`), on SQLite and PostgreSQL. The worker runs at test speed (retries
 //! from 200 ms, 1 s heartbeat; see `common::TEST_WORKER_FLAGS`).
 
-mod common;
-
 use std::time::Duration;
 
-use common::smtp::{ReceivedMail, SmtpSink};
-use common::{Db, TestServer};
+use crate::common::smtp::{ReceivedMail, SmtpSink};
+use crate::common::{Db, TestServer};
 use keyflow::mail::{OutgoingMail, SmtpSettings};
 use serde_json::{json, Value};
 

@@ -5,12 +5,10 @@
 //! recovery mail read from a real SMTP server, the consent step, new passwords that work and old
 //! ones that do not, accounts deleted with every session ended.
 
-mod common;
-
 use std::time::Duration;
 
-use common::smtp::{ReceivedMail, SmtpSink};
-use common::*;
+use crate::common::smtp::{ReceivedMail, SmtpSink};
+use crate::common::*;
 use keyflow::store::{session, user};
 use reqwest::{header, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};

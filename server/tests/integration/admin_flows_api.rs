@@ -2,9 +2,7 @@
 //! stages of every kind, prompt fields, policies and policy bindings, in authentik's shapes
 //! (bodies dumped for the strict authentik-client check), with DRF's errors and who may call.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use keyflow::store::stage;
 use reqwest::{Method, StatusCode};
 use sea_orm::EntityTrait;

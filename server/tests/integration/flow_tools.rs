@@ -2,9 +2,7 @@
 //! the simulator matched against real runs of the same flow, and the linter on authentik's
 //! example recovery flow (also through `keyflow flow lint`).
 
-mod common;
-
-use common::{
+use crate::common::{
     challenge_of, dump, Browser, Db, TestServer, ADMIN, ADMIN_PASSWORD, ADMIN_TOKEN, CSRF_COOKIE,
 };
 use keyflow::store::flow;

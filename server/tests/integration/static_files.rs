@@ -2,11 +2,9 @@
 //! copy made at build time is chosen by `Accept-Encoding` (with `Vary: Accept-Encoding`),
 //! hashed bundle names are immutable for a year, other files and HTML pages are `no-cache`.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use reqwest::{header, StatusCode};
 
 const HASH: &str = "Xy3_Q0-abcdefghijklmno";

@@ -6,11 +6,9 @@
 //!
 //! The prompt stage is another helper's work: `prompt_data` comes from invitations'
 //! `fixed_data` here, or from expression policies writing the plan context.
-mod common;
-
+use crate::common::flows;
+use crate::common::*;
 use chrono::{Duration, Utc};
-use common::flows;
-use common::*;
 use keyflow::flows::{AuthenticationRequirement, FlowDesignation, InvalidResponseAction};
 use keyflow::policies::PolicyConfig;
 use keyflow::stages::{

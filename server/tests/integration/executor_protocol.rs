@@ -3,12 +3,10 @@
 //! challenge in the same response where authentik sends a 302 back to itself; the JSON a client
 //! ends up with is the same, and is asserted exactly.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::flows;
-use common::*;
+use crate::common::flows;
+use crate::common::*;
 use keyflow::duration::FlowDuration;
 use keyflow::flows::{AuthenticationRequirement, FlowDesignation, InvalidResponseAction};
 use keyflow::stages::{

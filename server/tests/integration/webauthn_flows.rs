@@ -3,14 +3,12 @@
 //! login, passkey login on the identification stage, and the refusals (same credential twice,
 //! another origin, a replayed assertion, a registration for an old challenge).
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::flows;
+use crate::common::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::flows;
-use common::*;
 use keyflow::flows::{AuthenticationRequirement, FlowDesignation};
 use keyflow::stages::{
     authenticator_validate::{AuthenticatorValidateStage, NotConfiguredAction},

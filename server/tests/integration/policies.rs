@@ -1,11 +1,9 @@
 //! Policies over the executor API: expression policies routing people through a flow, group
 //! bindings on a deny stage, flow-level policies with each `denied_action`, binding timeouts and
 //! reputation policies.
-mod common;
-
+use crate::common::flows;
+use crate::common::*;
 use chrono::Utc;
-use common::flows;
-use common::*;
 use keyflow::flows::{
     stored, AuthenticationRequirement, DeniedAction, FlowDesignation, InvalidResponseAction,
 };

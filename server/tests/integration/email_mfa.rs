@@ -4,13 +4,11 @@
 //! registered; then signing in with the `email` class of authenticator validation (code mailed
 //! when the device is picked, single use, throttled) and the own-devices API.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::smtp::{ReceivedMail, SmtpSink};
+use crate::common::*;
 use chrono::Utc;
-use common::smtp::{ReceivedMail, SmtpSink};
-use common::*;
 use keyflow::store::{email_device, user};
 use reqwest::{header, Method, StatusCode};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};

@@ -4,13 +4,11 @@
 //! and its rate limit; an unknown address in a recovery flow gets the same answers and no mail;
 //! and a user with TOTP is asked for a code after the link, before being signed in.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::smtp::{ReceivedMail, SmtpSink};
+use crate::common::*;
 use chrono::Utc;
-use common::smtp::{ReceivedMail, SmtpSink};
-use common::*;
 use keyflow::flows::{AuthenticationRequirement, FlowDesignation};
 use keyflow::stages::{
     authenticator_validate::AuthenticatorValidateStage, email::EmailStage,
@@ -36,7 +34,7 @@ const LINK_USED: &str = "Link was already used, please request a new link.";
 const MAIL_WAIT: Duration = Duration::from_secs(20);
 
 /// keyflow with its global SMTP settings pointing at `sink`.
-async fn server_with_mail(db: Db, sink: &SmtpSink) -> TestServer {
+pub(crate) async fn server_with_mail(db: Db, sink: &SmtpSink) -> TestServer {
     let port = sink.port.to_string();
     TestServer::start_with(
         db,
@@ -433,7 +431,7 @@ async fn a_user_with_totp_gives_a_code_after_the_link(db: Db) {
 }
 
 /// The first link in `mail` to `slug`'s flow page, as a page query.
-fn query_of_link_to(server: &TestServer, slug: &str, mail: &ReceivedMail) -> String {
+pub(crate) fn query_of_link_to(server: &TestServer, slug: &str, mail: &ReceivedMail) -> String {
     let text = mail.text.as_deref().expect("a text part");
     let prefix = format!("{}/if/flow/{slug}/?", server.base);
     let start = text

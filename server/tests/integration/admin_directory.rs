@@ -3,9 +3,7 @@
 //! authentik's shapes; bodies are dumped for the strict authentik-client check. Also the audit
 //! log (`/api/v3/events/events/`).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
