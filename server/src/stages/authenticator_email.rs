@@ -348,20 +348,12 @@ impl AuthenticatorEmailStage {
             return Ok(StageOutcome::Invalid(Self::kind(cx, None), errors));
         }
         cx.context.remove_extra(DEVICE_KEY);
-        events::record(
-            cx.db(),
-            events::NewEvent {
-                action: events::action::MODEL_CREATED,
-                user: Some((user.id, &user.username)),
-                client_ip: &cx.request.client_ip,
-                context: json!({"model": {
-                    "app": "authentik_stages_authenticator_email",
-                    "model_name": "emaildevice",
-                    "pk": device.id,
-                    "name": device.name,
-                }}),
-                now: cx.now,
-            },
+        super::device_events::record_device_created(
+            cx,
+            user.id,
+            DeviceClass::Email,
+            device.id,
+            &device.name,
         )
         .await?;
         Ok(StageOutcome::Passed)

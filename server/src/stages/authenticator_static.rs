@@ -147,6 +147,14 @@ impl Stage for AuthenticatorStaticStage {
             Some((device, _)) => {
                 devices::confirm_static(cx.db(), device).await?;
                 cx.context.remove_extra(PENDING_KEY);
+                super::device_events::record_device_created(
+                    cx,
+                    user.id,
+                    DeviceClass::Static,
+                    device,
+                    DEVICE_NAME,
+                )
+                .await?;
                 Ok(StageOutcome::Passed)
             }
             // Nothing was shown yet (or it expired): show the codes first.

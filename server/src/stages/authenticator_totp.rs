@@ -253,6 +253,14 @@ impl Stage for AuthenticatorTotpStage {
         }
         devices::confirm_totp(cx.db(), device.id).await?;
         cx.context.remove_extra(DEVICE_KEY);
+        super::device_events::record_device_created(
+            cx,
+            device.user_id,
+            DeviceClass::Totp,
+            device.id,
+            &device.name,
+        )
+        .await?;
         Ok(StageOutcome::Passed)
     }
 }

@@ -16,6 +16,7 @@ use crate::engine::{
     stage::{Stage, StageCx, StageOutcome},
     EngineError, EngineResult,
 };
+use crate::mfa::devices::DeviceClass;
 use crate::mfa::webauthn::{
     finish_registration, registration_type_allowed, start_registration, AuthenticatorAttachment,
     CredentialOwner, Hint, RegisteredCredential, RegistrationSettings, RelyingParty,
@@ -243,7 +244,17 @@ impl AuthenticatorWebauthnStage {
             ..Default::default()
         };
         match device.insert(cx.db()).await {
-            Ok(_) => Ok(Ok(())),
+            Ok(saved) => {
+                super::device_events::record_device_created(
+                    cx,
+                    user.id,
+                    DeviceClass::Webauthn,
+                    saved.id,
+                    &saved.name,
+                )
+                .await?;
+                Ok(Ok(()))
+            }
             // Registered by a parallel request between our check and this insert.
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 Ok(Err(Refusal::Denied(DEVICE_EXISTS)))

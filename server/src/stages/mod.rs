@@ -8,6 +8,7 @@ pub mod authenticator_totp;
 pub mod authenticator_validate;
 pub mod consent;
 pub mod deny;
+pub mod device_events;
 pub mod email;
 pub mod identification;
 pub mod password;

@@ -18,31 +18,6 @@ both_databases!(
 
 const USERS: &str = "/api/v3/core/users/";
 
-/// Calls the API with the bootstrap admin token.
-async fn as_admin(
-    server: &TestServer,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = server
-        .bare_client()
-        .request(method, format!("{}{path}", server.base))
-        .bearer_auth(ADMIN_TOKEN);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("API call");
-    let status = response.status();
-    let text = response.text().await.expect("body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-    };
-    (status, body)
-}
-
 async fn create_user(server: &TestServer, body: Value) -> Value {
     let (status, user) = as_admin(server, Method::POST, USERS, Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{user}");

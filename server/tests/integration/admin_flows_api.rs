@@ -24,31 +24,6 @@ const STAGES: &str = "/api/v3/stages/all/";
 const PROMPTS: &str = "/api/v3/stages/prompt/prompts/";
 const POLICY_BINDINGS: &str = "/api/v3/policies/bindings/";
 
-/// Calls the API with the bootstrap admin token.
-async fn as_admin(
-    server: &TestServer,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = server
-        .bare_client()
-        .request(method, format!("{}{path}", server.base))
-        .bearer_auth(ADMIN_TOKEN);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("API call");
-    let status = response.status();
-    let text = response.text().await.expect("body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-    };
-    (status, body)
-}
-
 /// POSTs `body` to `path`, expects 201 and dumps the answer as `model`.
 async fn create(server: &TestServer, path: &str, model: &str, body: Value) -> Value {
     let (status, created) = as_admin(server, Method::POST, path, Some(body)).await;

@@ -24,30 +24,6 @@ const USERS: &str = "/api/v3/core/users/";
 const SESSIONS: &str = "/api/v3/core/authenticated_sessions/";
 const RECOVERY: &str = "default-recovery-flow";
 
-async fn as_admin(
-    server: &TestServer,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = server
-        .bare_client()
-        .request(method, format!("{}{path}", server.base))
-        .bearer_auth(ADMIN_TOKEN);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("API call");
-    let status = response.status();
-    let text = response.text().await.expect("body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-    };
-    (status, body)
-}
-
 /// An account with a password (and `email`); returns its pk.
 async fn account(server: &TestServer, username: &str, password: &str) -> i64 {
     let (status, user) = as_admin(

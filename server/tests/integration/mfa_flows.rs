@@ -345,6 +345,18 @@ async fn static_tokens_are_shown_once_and_each_works_once(db: Db) {
     )
     .await;
     assert_eq!(done, redirect_to("/"));
+    // "MFA added" in the audit log: authentik's model_created, naming the device.
+    let added: Vec<Value> = server
+        .events()
+        .await
+        .into_iter()
+        .filter(|(action, _, _)| action == "model_created")
+        .map(|(_, _, context)| context["model"].clone())
+        .collect();
+    assert!(
+        added.iter().any(|m| m["model_name"] == "staticdevice"),
+        "{added:?}"
+    );
     // Stored hashed only.
     {
         use sea_orm::EntityTrait;

@@ -12,10 +12,12 @@ use crate::admin::widgets::PageHeader;
 
 #[component]
 pub fn BlueprintsPage() -> impl IntoView {
+    // Bumped by each apply: the export list then shows the flows it made.
+    let applied = RwSignal::new(0u32);
     view! {
         <PageHeader title="Blueprints"/>
-        <ImportBlueprint/>
-        <ExportFlow/>
+        <ImportBlueprint applied/>
+        <ExportFlow applied/>
     }
 }
 
@@ -34,7 +36,7 @@ enum ImportState {
 }
 
 #[component]
-fn ImportBlueprint() -> impl IntoView {
+fn ImportBlueprint(applied: RwSignal<u32>) -> impl IntoView {
     let content = RwSignal::new(String::new());
     let state = RwSignal::new(ImportState::Idle);
     let run = move |dry_run: bool| {
@@ -49,6 +51,17 @@ fn ImportBlueprint() -> impl IntoView {
                 },
                 Err(error) => ImportState::Failed(error),
             };
+            if !dry_run
+                && matches!(
+                    next,
+                    ImportState::Answer {
+                        answer: BlueprintAnswer::Report(_),
+                        ..
+                    }
+                )
+            {
+                applied.update(|n| *n += 1);
+            }
             state.set(next);
         });
     };
@@ -254,8 +267,11 @@ fn ReportTable(entries: Vec<EntryReport>, changes: usize, applied: bool) -> impl
 /// A flow picker and the download link of its blueprint export (a plain GET with the session
 /// cookie: `/api/v3/flows/instances/<slug>/export/`).
 #[component]
-fn ExportFlow() -> impl IntoView {
-    let flows = Resource::new(|| (), |_| api::list::<Flow>(collection::FLOWS, &[]));
+fn ExportFlow(applied: RwSignal<u32>) -> impl IntoView {
+    let flows = Resource::new(
+        move || applied.get(),
+        |_| api::list::<Flow>(collection::FLOWS, &[]),
+    );
     let chosen = RwSignal::new(String::new());
     view! {
         <section class="admin-card" aria-labelledby="export-heading">

@@ -23,6 +23,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("email_sent", "Email sent"),
     ("invitation_used", "Invitation used"),
     ("policy_execution", "Policy evaluated"),
+    ("system_task_execution", "Task run (blueprint applied)"),
     ("suspicious_request", "Suspicious request"),
     ("configuration_error", "Configuration error"),
     ("system_exception", "System error"),

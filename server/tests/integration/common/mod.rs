@@ -669,3 +669,28 @@ pub mod flows {
             .id
     }
 }
+
+/// Calls the API with the bootstrap admin token: the status and the JSON body (null if none).
+pub async fn as_admin(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (reqwest::StatusCode, Value) {
+    let mut request = server
+        .bare_client()
+        .request(method, format!("{}{path}", server.base))
+        .bearer_auth(ADMIN_TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("API call");
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    };
+    (status, body)
+}
