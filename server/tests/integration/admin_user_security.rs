@@ -10,7 +10,7 @@ use crate::common::*;
 use crate::email_flows::{query_of_link_to, server_with_mail};
 use keyflow::mfa::{crypto::MfaKeys, devices};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 both_databases!(
     devices_are_listed_and_deleted_by_an_admin,
