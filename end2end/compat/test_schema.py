@@ -136,7 +136,7 @@ API_MODELS: dict[str, type[BaseModel]] = {
     "Group": Group,
     "PaginatedGroupList": PaginatedGroupList,
 }
-# The admin object API (flows, bindings, stages, prompts, policies; server/tests/admin_flows_api.rs):
+# The admin object API (flows, bindings, stages, prompts, policies; server/tests/integration/admin_flows_api.rs):
 # each model and its paginated list, resolved by name from the client's models.
 _STAGE_MODELS = [
     "IdentificationStage", "PasswordStage", "UserLoginStage", "UserLogoutStage", "DenyStage",

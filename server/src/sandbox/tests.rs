@@ -1,5 +1,5 @@
 //! The in-process mode and the interpreter driver shared with the workers. The isolated mode
-//! (worker processes) is tested in `server/tests/sandbox.rs` with the real binary.
+//! (worker processes) is tested in `server/tests/integration/sandbox.rs` with the real binary.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
