@@ -1,14 +1,17 @@
 // The user page's MFA devices and sessions: the admin sees the person's recovery-code device and
 // their signed-in session, revokes the session (the person is signed out at once) and deletes
 // the device (it is gone from the person's own device list); a recovery link made on the user
-// page leads to a new password, once.
+// page leads to a new password, once; one sent by email arrives at the account's address.
 import {
   API_TOKEN,
   createUser,
   expect,
+  flowLink,
   hydrated,
   login,
+  MAIL_DIR,
   ME_URL,
+  nextMail,
   stage,
   test,
 } from "./fixtures";
@@ -100,5 +103,29 @@ test("a recovery link made by the admin leads to a new password, once", async ({
     await expect(stage(other, "ak-stage-identification")).toBeVisible();
   } finally {
     await again.close();
+  }
+});
+
+test("a recovery link is emailed from the user page", async ({ page, browser }) => {
+  test.skip(!MAIL_DIR, "KEYFLOW_MAIL_DIR not set (no SMTP sink to read)");
+  const username = `mail-rec-${RUN}`;
+  const pk = await createUser(username, `Mail-Rec-Pass-${RUN}`);
+  await openAdmin(page, `/if/admin/users/${pk}/`);
+  await page.getByTestId("recovery-email").click();
+  await expect(page.getByRole("status").filter({ hasText: "Recovery link sent by email" })).toBeVisible();
+  const mail = await nextMail(`${username}@example.com`);
+  const link = flowLink(mail, "default-recovery-flow");
+  expect(link).toContain("flow_token=");
+
+  const context = await browser.newContext();
+  try {
+    const person = await context.newPage();
+    await person.goto(link);
+    await hydrated(person);
+    await expect(stage(person, "ak-stage-consent").getByTestId("consent-header")).toHaveText(
+      "Continue to set a new password for your account.",
+    );
+  } finally {
+    await context.close();
   }
 });
