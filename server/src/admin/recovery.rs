@@ -42,10 +42,6 @@ const CONSENT_HEADER: &str = "Continue to set a new password for your account.";
 pub struct RecoveryLink {
     pub url: String,
     pub expires: DateTime<Utc>,
-    pub flow_slug: String,
-    /// The account's username and email (where "send" mails it).
-    pub username: String,
-    pub email: String,
     /// The raw key (also in `url`): the mail templates' `token`.
     key: String,
 }
@@ -89,10 +85,20 @@ pub async fn create_link(
     origin: &str,
     flow_slug: Option<&str>,
 ) -> Result<RecoveryLink, AdminError> {
+    let (account, flow) = link_target(services, actor, pk, flow_slug).await?;
+    link_for(services, actor, &account, &flow, origin).await
+}
+
+/// The active account `pk` and the recovery flow its link opens.
+async fn link_target(
+    services: &EngineServices,
+    actor: &Actor,
+    pk: i32,
+    flow_slug: Option<&str>,
+) -> Result<(user::Model, flow::Model), AdminError> {
     actor.ensure_superuser()?;
-    let db = &services.db;
     let account = user::Entity::find_by_id(pk)
-        .one(db)
+        .one(&services.db)
         .await?
         .ok_or(AdminError::NotFound)?;
     if !account.is_active {
@@ -101,6 +107,18 @@ pub async fn create_link(
         ));
     }
     let flow = recovery_flow(services, flow_slug).await?;
+    Ok((account, flow))
+}
+
+/// Plans `flow` for `account`, stores the token and records it.
+async fn link_for(
+    services: &EngineServices,
+    actor: &Actor,
+    account: &user::Model,
+    flow: &flow::Model,
+    origin: &str,
+) -> Result<RecoveryLink, AdminError> {
+    let db = &services.db;
     let now = Utc::now();
     let context = FlowContext {
         pending_user: Some(PendingUser {
@@ -126,7 +144,7 @@ pub async fn create_link(
         method: "GET".to_owned(),
         ..RequestInfo::default()
     };
-    let plan = match planner::plan(services, &flow, &session, context, &request)
+    let plan = match planner::plan(services, flow, &session, context, &request)
         .await
         .map_err(|e| AdminError::Internal(e.to_string()))?
     {
@@ -180,9 +198,6 @@ pub async fn create_link(
             flow.slug
         ),
         expires,
-        flow_slug: flow.slug,
-        username: account.username,
-        email: account.email,
         key,
     })
 }
@@ -271,19 +286,14 @@ pub async fn send_link(
     flow_slug: Option<&str>,
     email_stage_id: Option<Uuid>,
 ) -> Result<RecoveryLink, AdminError> {
-    actor.ensure_superuser()?;
-    let account = user::Entity::find_by_id(pk)
-        .one(&services.db)
-        .await?
-        .ok_or(AdminError::NotFound)?;
+    let (account, flow) = link_target(services, actor, pk, flow_slug).await?;
     if account.email.trim().is_empty() {
         return Err(refused(
             "The account has no email address to send the link to.",
         ));
     }
-    let flow = recovery_flow(services, flow_slug).await?;
     let (stage_id, stage) = email_stage(&services.db, email_stage_id, flow.id).await?;
-    let link = create_link(services, actor, pk, origin, Some(&flow.slug)).await?;
+    let link = link_for(services, actor, &account, &flow, origin).await?;
     let mail = OutgoingMail {
         to_name: account.name.clone(),
         to_address: account.email.clone(),

@@ -121,6 +121,28 @@ pub async fn apply_and_record(
     Ok(report)
 }
 
+/// Applies (or, with `dry_run`, previews) a blueprint an administrator sent (the REST apply and
+/// the admin UI's upload): as [`apply_and_record`], with `!Env` refused, since the server's
+/// environment holds secrets.
+pub async fn apply_upload(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    source_name: &str,
+    content: String,
+    dry_run: bool,
+) -> Result<blueprints::ApplyReport, blueprints::ApplyError> {
+    let options = ApplyOptions {
+        dry_run,
+        allow_env: false,
+        now: Utc::now(),
+    };
+    let source = Source {
+        name: source_name.to_owned(),
+        content,
+    };
+    apply_and_record(db, &[source], &options, Some(actor)).await
+}
+
 /// The flow a policy-binding target belongs to: the flow itself, or a stage binding's flow.
 pub async fn flow_of_target(
     db: &DatabaseConnection,

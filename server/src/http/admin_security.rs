@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::authenticators::{device_json, kind_json};
 use super::resource::{filter_text, uuid_id, Cx, ListQuery, Resource};
 use crate::admin::{user_security, AdminError};
-use crate::mfa::devices::DeviceClass;
+use crate::mfa::devices::{Device, DeviceClass};
 use crate::store::{session, user};
 
 /// Every device resource: the "all" list and one per kind keyflow stores.
@@ -38,6 +38,13 @@ fn user_filter(query: &ListQuery) -> Result<Option<i32>, AdminError> {
             .map(Some)
             .map_err(|_| AdminError::field("user", "Select a valid choice.")),
     }
+}
+
+/// The per-kind shape with its owner's pk (`user`), as the admin paths answer it.
+fn owned_kind_json(device: &Device) -> Value {
+    let mut body = kind_json(device);
+    body["user"] = json!(device.user_id);
+    body
 }
 
 /// `authenticators/admin/all` (`class: None`) or `authenticators/admin/<kind>`.
@@ -72,11 +79,7 @@ impl Resource for AdminDevices {
             .iter()
             .map(|d| match self.class {
                 None => device_json(d),
-                Some(_) => {
-                    let mut body = kind_json(d);
-                    body["user"] = json!(d.user_id);
-                    body
-                }
+                Some(_) => owned_kind_json(d),
             })
             .collect())
     }
@@ -85,9 +88,7 @@ impl Resource for AdminDevices {
         let id: i32 = id.parse().map_err(|_| AdminError::NotFound)?;
         let found =
             user_security::device(&cx.state.services.db, cx.actor, self.class()?, id).await?;
-        let mut body = kind_json(&found);
-        body["user"] = json!(found.user_id);
-        Ok(body)
+        Ok(owned_kind_json(&found))
     }
 
     async fn destroy(&self, cx: &Cx<'_>, id: &str, _query: &ListQuery) -> Result<(), AdminError> {

@@ -29,7 +29,7 @@ use super::errors::ApiError;
 use super::resource::{object_of, ActionAnswer, Cx, Registry, Resource};
 use super::AppState;
 use crate::admin::{Actor, AdminError};
-use crate::blueprints::{ApplyError, ApplyOptions, Source};
+use crate::blueprints::ApplyError;
 
 /// The admin bundle's options: the flow pages' settings with the admin bundle's name, package
 /// directory and hash file (cargo-leptos' `keyflow-admin` project in Cargo.toml).
@@ -342,21 +342,12 @@ impl AdminBackend for UiAdminBackend {
                 .into(),
             ));
         }
-        let options = ApplyOptions {
-            dry_run,
-            // The server's environment holds secrets; an uploaded blueprint may not read it.
-            allow_env: false,
-            now: chrono::Utc::now(),
-        };
-        let source = Source {
-            name: "upload".into(),
-            content,
-        };
-        let applied = crate::admin::versions::apply_and_record(
+        let applied = crate::admin::versions::apply_upload(
             &self.state.services.db,
-            &[source],
-            &options,
-            Some(&actor),
+            &actor,
+            "upload",
+            content,
+            dry_run,
         )
         .await;
         match applied {

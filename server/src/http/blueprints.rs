@@ -10,12 +10,11 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{admin, errors::ApiError, AppState};
-use crate::blueprints::{ApplyError, ApplyOptions, Source};
+use crate::blueprints::ApplyError;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ApplyQuery {
@@ -84,23 +83,9 @@ pub async fn apply_blueprint(
     if content.trim().is_empty() {
         return Ok(field_error("content", "This field may not be blank."));
     }
-    let options = ApplyOptions {
-        dry_run,
-        // The server's environment holds secrets; a blueprint sent over HTTP may not read it.
-        allow_env: false,
-        now: Utc::now(),
-    };
-    let source = Source {
-        name: "api".into(),
-        content,
-    };
-    let applied = crate::admin::versions::apply_and_record(
-        &state.services.db,
-        &[source],
-        &options,
-        Some(&author),
-    )
-    .await;
+    let applied =
+        crate::admin::versions::apply_upload(&state.services.db, &author, "api", content, dry_run)
+            .await;
     match applied {
         Ok(report) => Ok((StatusCode::OK, Json(report)).into_response()),
         Err(ApplyError::Invalid(error)) => Ok((

@@ -350,7 +350,7 @@ impl AuthenticatorEmailStage {
         cx.context.remove_extra(DEVICE_KEY);
         super::device_events::record_device_created(
             cx,
-            user.id,
+            user,
             DeviceClass::Email,
             device.id,
             &device.name,

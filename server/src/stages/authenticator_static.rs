@@ -149,7 +149,7 @@ impl Stage for AuthenticatorStaticStage {
                 cx.context.remove_extra(PENDING_KEY);
                 super::device_events::record_device_created(
                     cx,
-                    user.id,
+                    &user,
                     DeviceClass::Static,
                     device,
                     DEVICE_NAME,

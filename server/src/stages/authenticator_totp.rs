@@ -225,7 +225,7 @@ impl Stage for AuthenticatorTotpStage {
     }
 
     async fn respond(&self, cx: &mut StageCx<'_>, response: &Value) -> EngineResult<StageOutcome> {
-        let (_user, device, kind) = match self.prepare(cx).await? {
+        let (user, device, kind) = match self.prepare(cx).await? {
             Ok(prepared) => prepared,
             Err(outcome) => return Ok(outcome),
         };
@@ -255,7 +255,7 @@ impl Stage for AuthenticatorTotpStage {
         cx.context.remove_extra(DEVICE_KEY);
         super::device_events::record_device_created(
             cx,
-            device.user_id,
+            &user,
             DeviceClass::Totp,
             device.id,
             &device.name,

@@ -247,7 +247,7 @@ impl AuthenticatorWebauthnStage {
             Ok(saved) => {
                 super::device_events::record_device_created(
                     cx,
-                    user.id,
+                    user,
                     DeviceClass::Webauthn,
                     saved.id,
                     &saved.name,

@@ -2,7 +2,6 @@
 //! the account that set it up (the admin's "MFA added" in the event log).
 
 use chrono::Utc;
-use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::engine::{stage::StageCx, EngineResult};
@@ -10,25 +9,20 @@ use crate::events;
 use crate::mfa::devices::DeviceClass;
 use crate::store::user;
 
-/// Records that `user_id` confirmed device `pk` (`name`) of `class`.
+/// Records that `owner` confirmed device `pk` (`name`) of `class`.
 pub async fn record_device_created(
     cx: &StageCx<'_>,
-    user_id: i32,
+    owner: &user::Model,
     class: DeviceClass,
     pk: i32,
     name: &str,
 ) -> EngineResult<()> {
-    let username = user::Entity::find_by_id(user_id)
-        .one(cx.db())
-        .await?
-        .map(|u| u.username)
-        .unwrap_or_default();
     let (app, model) = class.meta_model_name().split_once('.').unwrap_or(("", ""));
     events::record(
         cx.db(),
         events::NewEvent {
             action: events::action::MODEL_CREATED,
-            user: Some((user_id, &username)),
+            user: Some((owner.id, &owner.username)),
             client_ip: &cx.request.client_ip,
             context: json!({"model": {"app": app, "model_name": model, "pk": pk, "name": name}}),
             now: Utc::now(),

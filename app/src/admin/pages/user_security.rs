@@ -43,6 +43,27 @@ struct SessionRow {
     expires: Option<String>,
 }
 
+/// Deletes `(collection, id)` rows of a list (a device, a session): each success bumps `version`
+/// so the list reloads; a failure goes to `error`.
+fn row_delete(
+    version: RwSignal<u32>,
+    error: FormError,
+) -> Action<(String, String), Result<(), api::AdminFnError>> {
+    let action = Action::new(|(collection, id): &(String, String)| {
+        let (collection, id) = (collection.clone(), id.clone());
+        async move { api::delete(&collection, &id).await }
+    });
+    Effect::new(move |_| match action.value().get() {
+        Some(Ok(())) => {
+            error.set(None);
+            version.update(|v| *v += 1);
+        }
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
+    action
+}
+
 /// `2026-12-02T10:00:00.000000Z` as `2026-12-02 10:00`.
 fn short_time(time: &str) -> String {
     time.get(..16).unwrap_or(time).replace('T', " ")
@@ -58,18 +79,7 @@ pub fn UserDevices(pk: String) -> impl IntoView {
             api::list::<DeviceRow>(collection::ADMIN_DEVICES, &[("user", pk.as_str())]).await
         },
     );
-    let delete = Action::new(move |(kind, id): &(String, String)| {
-        let (kind, id) = (kind.clone(), id.clone());
-        async move { api::delete(&format!("authenticators/admin/{kind}"), &id).await }
-    });
-    Effect::new(move |_| match delete.value().get() {
-        Some(Ok(())) => {
-            error.set(None);
-            version.update(|v| *v += 1);
-        }
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
-    });
+    let delete = row_delete(version, error);
     view! {
         <section class="admin-card" aria-labelledby="user-devices-heading">
             <h2 id="user-devices-heading">"MFA devices"</h2>
@@ -95,7 +105,7 @@ pub fn UserDevices(pk: String) -> impl IntoView {
                                     {rows
                                         .into_iter()
                                         .map(|d| {
-                                            let target = (d.kind(), d.pk.clone());
+                                            let target = (format!("authenticators/admin/{}", d.kind()), d.pk.clone());
                                             let kind = if d.confirmed {
                                                 d.verbose_name.clone()
                                             } else {
@@ -147,18 +157,7 @@ pub fn UserSessions(pk: String) -> impl IntoView {
             api::list::<SessionRow>(collection::SESSIONS, &[("user", pk.as_str())]).await
         },
     );
-    let revoke = Action::new(move |id: &String| {
-        let id = id.clone();
-        async move { api::delete(collection::SESSIONS, &id).await }
-    });
-    Effect::new(move |_| match revoke.value().get() {
-        Some(Ok(())) => {
-            error.set(None);
-            version.update(|v| *v += 1);
-        }
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
-    });
+    let revoke = row_delete(version, error);
     view! {
         <section class="admin-card" aria-labelledby="user-sessions-heading">
             <h2 id="user-sessions-heading">"Sessions"</h2>
@@ -184,7 +183,7 @@ pub fn UserSessions(pk: String) -> impl IntoView {
                                     {rows
                                         .into_iter()
                                         .map(|s| {
-                                            let id = s.uuid.clone();
+                                            let target = (collection::SESSIONS.to_owned(), s.uuid.clone());
                                             let question = if s.current {
                                                 "Revoke your own session? You will be signed out.".to_owned()
                                             } else {
@@ -206,7 +205,7 @@ pub fn UserSessions(pk: String) -> impl IntoView {
                                                             trigger_class="button danger"
                                                             confirm_class="button danger"
                                                             on_confirm=Callback::new(move |()| {
-                                                                revoke.dispatch(id.clone());
+                                                                revoke.dispatch(target.clone());
                                                             })
                                                         />
                                                     </td>
