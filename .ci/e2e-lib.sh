@@ -4,6 +4,7 @@
 # E2E_PORT, E2E_PASSWORD, E2E_TOKEN and trap stop_server.
 server_pid=""
 smtp_pid=""
+fakes_pid=""
 MAIL_DIR="$E2E_DIR/mails"
 # stop_pid PID: SIGTERM, up to 5 s to exit, then SIGKILL.
 stop_pid() {
@@ -17,6 +18,23 @@ stop_pid() {
 stop_server() {
   stop_pid "$server_pid"; server_pid=""
   stop_pid "$smtp_pid"; smtp_pid=""
+  stop_pid "$fakes_pid"; fakes_pid=""
+}
+
+# The fake outside services (end2end/fakes/serve.py: captcha providers), on a port they pick;
+# Playwright gets their base URL as KEYFLOW_FAKES_URL.
+start_fakes() {
+  local log="$E2E_DIR/fakes.log"
+  .venv/bin/python end2end/fakes/serve.py --host 127.0.0.1 --port 0 >"$log" 2>&1 &
+  fakes_pid=$!
+  for _ in $(seq 1 100); do
+    FAKES_PORT=$(sed -n 's/^READY \([0-9]*\)$/\1/p' "$log" 2>/dev/null)
+    [ -n "$FAKES_PORT" ] && { echo "fake services are up (pid $fakes_pid) on port $FAKES_PORT"; return 0; }
+    kill -0 "$fakes_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "the fake services did not start:"; cat "$log"; fakes_pid=""
+  return 1
 }
 
 # The SMTP sink the e2e server delivers to (each mail a JSON file in $MAIL_DIR), on a free port.
@@ -42,6 +60,7 @@ start_server() {
   fi
   rm -rf "$E2E_DIR" && mkdir -p "$E2E_DIR"
   start_smtp || return 1
+  start_fakes || return 1
   # A fresh database each run, so bootstrap (akadmin + token) always happens.
   env DATABASE_URL="sqlite://$E2E_DIR/keyflow.db?mode=rwc" \
     LEPTOS_SITE_ADDR="127.0.0.1:$E2E_PORT" \
@@ -70,6 +89,7 @@ start_server() {
 run_playwright() {
   rm -f end2end/playwright-report/results.json
   (cd end2end && KEYFLOW_BASE_URL="http://localhost:$E2E_PORT" KEYFLOW_TEST_PASSWORD="$E2E_PASSWORD" \
-    KEYFLOW_TEST_TOKEN="$E2E_TOKEN" KEYFLOW_MAIL_DIR="$MAIL_DIR" npx playwright test "$@")
+    KEYFLOW_TEST_TOKEN="$E2E_TOKEN" KEYFLOW_MAIL_DIR="$MAIL_DIR" \
+    KEYFLOW_FAKES_URL="http://127.0.0.1:$FAKES_PORT" npx playwright test "$@")
 }
 

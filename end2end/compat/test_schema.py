@@ -86,6 +86,7 @@ from authentik_client.models import (  # noqa: E402
     AuthenticatorTOTPChallenge,
     AuthenticatorValidationChallenge,
     AuthenticatorWebAuthnChallenge,
+    CaptchaChallenge,
     ConsentChallenge,
     EmailChallenge,
     EmailDevice,
@@ -123,6 +124,7 @@ CHALLENGE_MODELS: dict[str, type[BaseModel]] = {
     "ak-stage-email": EmailChallenge,
     "ak-stage-consent": ConsentChallenge,
     "ak-stage-authenticator-email": AuthenticatorEmailChallenge,
+    "ak-stage-captcha": CaptchaChallenge,
 }
 API_MODELS: dict[str, type[BaseModel]] = {
     "SessionUser": SessionUser,

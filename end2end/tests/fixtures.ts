@@ -207,3 +207,20 @@ export async function findUser(username: string): Promise<Record<string, unknown
     await api.dispose();
   }
 }
+
+// ---- Fake outside services: end2end/fakes/serve.py, started by .ci/e2e-lib.sh ----
+
+export const FAKES_URL = process.env.KEYFLOW_FAKES_URL ?? "";
+
+/** Calls a `/_fake/...` control of the fake services; returns the JSON answer. */
+export async function fakes(method: "GET" | "POST", path: string, data?: unknown): Promise<unknown> {
+  if (!FAKES_URL) throw new Error("KEYFLOW_FAKES_URL is not set (.ci/e2e-lib.sh starts the fakes)");
+  const api = await playwrightRequest.newContext({ baseURL: FAKES_URL });
+  try {
+    const answer = method === "GET" ? await api.get(path) : await api.post(path, { data });
+    expect(answer.status(), await answer.text()).toBeLessThan(300);
+    return await answer.json();
+  } finally {
+    await api.dispose();
+  }
+}

@@ -138,6 +138,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             passwords: passwords.clone(),
             sandbox,
             mail: keyflow::mail::Mailer::new(db.clone(), Default::default(), Default::default()),
+            outbound: keyflow::outbound::Outbound::new().expect("HTTP client"),
             completion: Default::default(),
             stages: keyflow::stages::registry(),
             policies: keyflow::policies::evaluator(),

@@ -147,6 +147,11 @@ pub struct Config {
     /// stopped keyflow) are taken over by a running one.
     #[arg(long, env = "KEYFLOW_WORKER__HEARTBEAT_SECS", default_value_t = 30)]
     pub worker_heartbeat_secs: u64,
+
+    /// How long one call to an outside service (captcha verifier, SMS gateway, Duo) may take
+    /// in all, in milliseconds; a slower answer is a stage error, never a pass.
+    #[arg(long, env = "KEYFLOW_OUTBOUND_TIMEOUT_MS", default_value_t = 10_000)]
+    pub outbound_timeout_ms: u64,
 }
 
 impl Config {

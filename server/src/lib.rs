@@ -26,6 +26,7 @@ pub mod http;
 pub mod mail;
 pub mod memory;
 pub mod mfa;
+pub mod outbound;
 pub mod policies;
 pub mod reputation;
 pub mod sandbox;

@@ -78,6 +78,9 @@ pub async fn build_state(
         passwords,
         sandbox: crate::sandbox::Sandbox::new(config.sandbox()),
         mail,
+        outbound: crate::outbound::Outbound::with_timeout(std::time::Duration::from_millis(
+            config.outbound_timeout_ms,
+        ))?,
         completion: crate::stages::completion_hooks(),
         stages: crate::stages::registry(),
         policies: crate::policies::evaluator(),

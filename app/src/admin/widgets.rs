@@ -302,3 +302,52 @@ pub async fn copy_text(text: String) -> bool {
         false
     }
 }
+
+/// A load failure, shown where the content would be.
+pub fn failure(e: &AdminFnError) -> impl IntoView {
+    view! { <div class="alert" role="alert">{e.to_string()}</div> }
+}
+
+/// The list pages' shared shape: a labelled search box over one admin collection
+/// (`GET …?search=`, re-queried on each keystroke) and the rows it finds, drawn by `table`.
+/// `noun` is the plural for the loading and empty notes ("flows" → "No flows match.").
+#[component]
+pub fn SearchList<T>(
+    collection: &'static str,
+    noun: &'static str,
+    /// The search input's id (its label points at it; tests find it by it).
+    input_id: &'static str,
+    placeholder: &'static str,
+    table: fn(Vec<T>) -> AnyView,
+) -> impl IntoView
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + Clone + Send + Sync + 'static,
+{
+    let search = RwSignal::new(String::new());
+    let rows = Resource::new(
+        move || search.get(),
+        move |search| async move { super::api::list::<T>(collection, &[("search", &search)]).await },
+    );
+    view! {
+        <div class="toolbar">
+            <label for=input_id>"Search"</label>
+            <input
+                id=input_id
+                type="search"
+                placeholder=placeholder
+                on:input=move |ev| search.set(event_target_value(&ev))
+            />
+        </div>
+        <Transition fallback=move || view! { <p class="muted">{format!("Loading {noun}…")}</p> }>
+            {move || Suspend::new(async move {
+                match rows.await {
+                    Ok(rows) if rows.is_empty() => {
+                        view! { <p>{format!("No {noun} match.")}</p> }.into_any()
+                    }
+                    Ok(rows) => table(rows),
+                    Err(e) => failure(&e).into_any(),
+                }
+            })}
+        </Transition>
+    }
+}

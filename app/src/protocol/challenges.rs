@@ -155,7 +155,7 @@ pub struct IdentificationChallenge {
     pub password_fields: bool,
     pub allow_show_password: bool,
     pub flow_designation: FlowDesignation,
-    pub captcha_stage: Option<Value>,
+    pub captcha_stage: Option<Box<EmbeddedCaptcha>>,
     pub primary_action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enroll_url: Option<String>,
@@ -243,6 +243,15 @@ pub struct CaptchaChallenge {
     pub site_key: String,
     pub js_url: String,
     pub interactive: bool,
+}
+
+/// A captcha shown inside another stage's form (identification's `captcha_stage`): the
+/// captcha challenge with its `component` name, as authentik nests it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddedCaptcha {
+    pub component: String,
+    #[serde(flatten)]
+    pub captcha: CaptchaChallenge,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

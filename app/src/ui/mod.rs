@@ -4,6 +4,7 @@
 
 #[cfg(feature = "hydrate")]
 mod browser;
+mod captcha;
 mod cookies;
 mod flow;
 mod form;

@@ -166,6 +166,7 @@ fn offline_services(
 ) -> Result<EngineServices, crate::engine::EngineError> {
     Ok(EngineServices {
         mail: crate::mail::Mailer::new(db.clone(), Default::default(), Default::default()),
+        outbound: crate::outbound::Outbound::new()?,
         db,
         settings: std::sync::Arc::new(crate::engine::EngineSettings::default()),
         passwords: crate::auth::password::PasswordHasher::new()?,

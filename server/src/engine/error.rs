@@ -20,6 +20,9 @@ pub enum EngineError {
     /// A stage kind whose configuration is stored but whose behaviour is not written yet.
     #[error("stage kind {0} is not implemented yet")]
     StageNotImplemented(&'static str),
+    /// The client for outside services could not be made (its TLS backend failed to start).
+    #[error("HTTP client: {0}")]
+    HttpClient(String),
 }
 
 impl From<serde_json::Error> for EngineError {

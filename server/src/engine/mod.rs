@@ -67,6 +67,8 @@ pub struct EngineServices {
     pub sandbox: crate::sandbox::Sandbox,
     /// Renders and queues outgoing mail.
     pub mail: crate::mail::Mailer,
+    /// Calls outside services (captcha verifiers, SMS gateways, Duo).
+    pub outbound: crate::outbound::Outbound,
     /// Work settled when a flow completes (see [`completion`]); plugged in by the server.
     pub completion: completion::CompletionHooks,
     /// The stage kinds (`stages::registry()`); plugged in by the server.

@@ -45,6 +45,7 @@ async fn harness() -> Harness {
     .unwrap();
     let services = EngineServices {
         mail: crate::mail::Mailer::new(db.clone(), Default::default(), Default::default()),
+        outbound: crate::outbound::Outbound::new().unwrap(),
         db,
         settings: Arc::new(EngineSettings::default()),
         passwords: PasswordHasher::new().unwrap(),

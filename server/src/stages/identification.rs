@@ -2,12 +2,15 @@
 //! attached, their password on the same page. Unknown identifiers can "pass" with a stand-in user
 //! (`pretend_user_exists`) so that the flow does not reveal which accounts exist.
 
-use app::protocol::{ChallengeKind, IdentificationChallenge, ResponseErrors, NON_FIELD_ERRORS};
+use app::protocol::{
+    ChallengeKind, EmbeddedCaptcha, IdentificationChallenge, ResponseErrors, NON_FIELD_ERRORS,
+};
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::captcha::CaptchaStage;
 use super::password::{cancelled, PasswordCheck, PasswordStage};
 use super::StageConfig;
 use crate::engine::{
@@ -35,6 +38,9 @@ pub struct IdentificationStage {
     /// A password stage whose password is asked on the same page.
     #[serde(default)]
     pub password_stage: Option<Uuid>,
+    /// A captcha stage whose widget is solved on the same page (checked before the account).
+    #[serde(default)]
+    pub captcha_stage: Option<Uuid>,
     #[serde(default = "yes")]
     pub case_insensitive_matching: bool,
     #[serde(default = "yes")]
@@ -60,6 +66,7 @@ impl Default for IdentificationStage {
         Self {
             user_fields: vec![UserField::Email, UserField::Username],
             password_stage: None,
+            captcha_stage: None,
             case_insensitive_matching: true,
             show_matched_user: true,
             pretend_user_exists: true,
@@ -73,17 +80,35 @@ impl Default for IdentificationStage {
 }
 
 impl IdentificationStage {
-    async fn password_stage(&self, cx: &StageCx<'_>) -> EngineResult<Option<PasswordStage>> {
-        let Some(id) = self.password_stage else {
+    /// The configuration of the linked stage `id`, when it exists and `pick` accepts its kind.
+    async fn linked<T>(
+        cx: &StageCx<'_>,
+        id: Option<Uuid>,
+        pick: fn(StageConfig) -> Option<T>,
+    ) -> EngineResult<Option<T>> {
+        let Some(id) = id else {
             return Ok(None);
         };
         let Some(row) = stage::Entity::find_by_id(id).one(cx.db()).await? else {
             return Ok(None);
         };
-        Ok(match StageConfig::from_row(&row)? {
+        Ok(pick(StageConfig::from_row(&row)?))
+    }
+
+    async fn password_stage(&self, cx: &StageCx<'_>) -> EngineResult<Option<PasswordStage>> {
+        Self::linked(cx, self.password_stage, |config| match config {
             StageConfig::Password(password) => Some(password),
             _ => None,
         })
+        .await
+    }
+
+    async fn captcha_stage(&self, cx: &StageCx<'_>) -> EngineResult<Option<CaptchaStage>> {
+        Self::linked(cx, self.captcha_stage, |config| match config {
+            StageConfig::Captcha(captcha) => Some(captcha),
+            _ => None,
+        })
+        .await
     }
 
     async fn flow_link(&self, cx: &StageCx<'_>, id: Option<Uuid>) -> EngineResult<Option<String>> {
@@ -125,7 +150,12 @@ impl IdentificationStage {
             password_fields: password.is_some(),
             allow_show_password: password.as_ref().is_some_and(|p| p.allow_show_password),
             flow_designation: designation,
-            captcha_stage: None,
+            captcha_stage: self.captcha_stage(cx).await?.map(|captcha| {
+                Box::new(EmbeddedCaptcha {
+                    component: app::protocol::component::CAPTCHA.into(),
+                    captcha: captcha.challenge_for(cx),
+                })
+            }),
             primary_action: if designation == FlowDesignation::Authentication {
                 "Log in"
             } else {
@@ -254,9 +284,10 @@ impl Stage for IdentificationStage {
     async fn challenge(&self, cx: &mut StageCx<'_>) -> EngineResult<StageOutcome> {
         // A known identifier (login hint, "not you?" prefill) skips the form when nothing else
         // would be asked on it.
-        if let (Some(uid), None, None) = (
+        if let (Some(uid), None, None, None) = (
             cx.context.pending_user_identifier.clone(),
             self.password_stage,
+            self.captcha_stage,
             self.webauthn_stage,
         ) {
             let found = self.find(cx, &uid).await?;
@@ -279,6 +310,7 @@ impl Stage for IdentificationStage {
             _ => fields.optional_string("uid_field"),
         };
         let password = fields.optional_string("password");
+        let captcha_token = fields.optional_string("captcha_token");
         let passkey = fields.optional_object("passkey").cloned();
         if let Err(errors) = fields.finish() {
             return self.invalid(cx, errors).await;
@@ -294,6 +326,16 @@ impl Stage for IdentificationStage {
                 )
                 .await;
         };
+        // Every identifier, known or not, must pass the captcha: checking it only for known
+        // accounts (as authentik does) would tell a bot which accounts exist.
+        if let Some(captcha) = self.captcha_stage(cx).await? {
+            let token = captcha_token.unwrap_or_default();
+            if captcha.verify(cx, &token).await.is_err() {
+                let failed =
+                    ResponseErrors::single(NON_FIELD_ERRORS, FAILED_TO_AUTHENTICATE, "invalid");
+                return self.invalid(cx, failed).await;
+            }
+        }
         if let Some(password_stage) = self.password_stage(cx).await? {
             let password = password.unwrap_or_default();
             return self

@@ -11,6 +11,7 @@ mod admin_flows_api;
 mod admin_user_security;
 mod blueprint_flows;
 mod blueprints_api;
+mod captcha_flows;
 mod consent_flows;
 mod email_flows;
 mod email_mfa;

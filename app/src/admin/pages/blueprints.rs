@@ -313,7 +313,7 @@ fn ExportFlow(applied: RwSignal<u32>) -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Err(e) => super::flows::failure(&e).into_any(),
+                        Err(e) => crate::admin::widgets::failure(&e).into_any(),
                     }
                 })}
             </Transition>

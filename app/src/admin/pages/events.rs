@@ -150,7 +150,7 @@ pub fn EventsPage() -> impl IntoView {
                 match events.await {
                     Ok(rows) if rows.is_empty() => view! { <p data-testid="events-empty">"No events match."</p> }.into_any(),
                     Ok(rows) => view! { <EventTable rows/> }.into_any(),
-                    Err(e) => super::flows::failure(&e).into_any(),
+                    Err(e) => crate::admin::widgets::failure(&e).into_any(),
                 }
             })}
         </Transition>

@@ -38,7 +38,7 @@ pub fn DiagramTab() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match diagram.await {
                         Ok(diagram) => view! { <DiagramView diagram error/> }.into_any(),
-                        Err(e) => super::flows::failure(&e).into_any(),
+                        Err(e) => crate::admin::widgets::failure(&e).into_any(),
                     }
                 })}
             </Transition>

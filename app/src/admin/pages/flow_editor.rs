@@ -95,7 +95,7 @@ pub fn FlowEditorPage() -> impl IntoView {
                     Err(e) => {
                         view! {
                             <PageHeader title="Flow"/>
-                            {crate::admin::pages::flows::failure(&e)}
+                            {crate::admin::widgets::failure(&e)}
                         }
                             .into_any()
                     }
@@ -143,7 +143,7 @@ pub fn BindingsTab() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Err(e) => crate::admin::pages::flows::failure(&e).into_any(),
+                    Err(e) => crate::admin::widgets::failure(&e).into_any(),
                 }
             })}
         </Transition>
@@ -254,7 +254,7 @@ fn BindingList(flow: Flow) -> impl IntoView {
                                 .into_any()
                         }
                         Ok(rows) => view! { <BindingRows rows list/> }.into_any(),
-                        Err(e) => crate::admin::pages::flows::failure(&e).into_any(),
+                        Err(e) => crate::admin::widgets::failure(&e).into_any(),
                     }
                 })}
             </Transition>
@@ -673,7 +673,7 @@ pub fn AddBinding(flow_pk: String) -> impl IntoView {
                                 }
                                     .into_any()
                             }
-                            Err(e) => crate::admin::pages::flows::failure(&e).into_any(),
+                            Err(e) => crate::admin::widgets::failure(&e).into_any(),
                         }
                     })}
                 </Transition>

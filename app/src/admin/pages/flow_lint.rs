@@ -29,7 +29,7 @@ pub fn LintTab() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match report.await {
                         Ok(report) => view! { <LintFindings report/> }.into_any(),
-                        Err(e) => super::flows::failure(&e).into_any(),
+                        Err(e) => crate::admin::widgets::failure(&e).into_any(),
                     }
                 })}
             </Transition>

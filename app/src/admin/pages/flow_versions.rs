@@ -37,7 +37,7 @@ pub fn VersionsTab() -> impl IntoView {
                     match versions.await {
                         Ok(rows) if rows.is_empty() => view! { <p>"No versions yet."</p> }.into_any(),
                         Ok(rows) => view! { <VersionList rows announce/> }.into_any(),
-                        Err(e) => super::flows::failure(&e).into_any(),
+                        Err(e) => crate::admin::widgets::failure(&e).into_any(),
                     }
                 })}
             </Transition>
@@ -163,7 +163,7 @@ fn VersionList(rows: Vec<FlowVersion>, announce: RwSignal<String>) -> impl IntoV
                         view! { <p data-testid="version-diff">"No differences."</p> }.into_any()
                     }
                     Ok(d) => view! { <DiffView text=d.diff/> }.into_any(),
-                    Err(e) => super::flows::failure(&e).into_any(),
+                    Err(e) => crate::admin::widgets::failure(&e).into_any(),
                 }
             })}
         </Transition>

@@ -5,37 +5,21 @@ use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_navigate};
 
 use super::flow_fields::{FlowDraft, FlowFields, FLOW_FIELDS};
-use crate::admin::api::{self, AdminFnError};
+use crate::admin::api;
 use crate::admin::model::{choices, collection, Flow};
-use crate::admin::widgets::{FormAlert, FormError, PageHeader};
+use crate::admin::widgets::{FormAlert, FormError, PageHeader, SearchList};
 
 #[component]
 pub fn FlowListPage() -> impl IntoView {
-    let search = RwSignal::new(String::new());
-    let flows = Resource::new(
-        move || search.get(),
-        |search| async move { api::list::<Flow>(collection::FLOWS, &[("search", &search)]).await },
-    );
     view! {
         <PageHeader title="Flows"/>
-        <div class="toolbar">
-            <label for="flow-search">"Search"</label>
-            <input
-                id="flow-search"
-                type="search"
-                placeholder="Name, slug or title"
-                on:input=move |ev| search.set(event_target_value(&ev))
-            />
-        </div>
-        <Transition fallback=|| view! { <p class="muted">"Loading flows…"</p> }>
-            {move || Suspend::new(async move {
-                match flows.await {
-                    Ok(rows) if rows.is_empty() => view! { <p>"No flows match."</p> }.into_any(),
-                    Ok(rows) => view! { <FlowTable rows/> }.into_any(),
-                    Err(e) => view! { <div class="alert" role="alert">{e.to_string()}</div> }.into_any(),
-                }
-            })}
-        </Transition>
+        <SearchList
+            collection=collection::FLOWS
+            noun="flows"
+            input_id="flow-search"
+            placeholder="Name, slug or title"
+            table=|rows| view! { <FlowTable rows/> }.into_any()
+        />
         <CreateFlow/>
     }
 }
@@ -109,9 +93,4 @@ fn CreateFlow() -> impl IntoView {
             </form>
         </section>
     }
-}
-
-/// Kept for pages that show a load failure the same way.
-pub fn failure(e: &AdminFnError) -> impl IntoView {
-    view! { <div class="alert" role="alert">{e.to_string()}</div> }
 }

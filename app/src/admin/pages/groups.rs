@@ -9,7 +9,7 @@ use super::object_form::{fill_choices, Object, ObjectForm};
 use crate::admin::api::{self, AdminFnError};
 use crate::admin::config_form::{FieldKind, FormDescriptor, FormField};
 use crate::admin::model::collection;
-use crate::admin::widgets::{DeleteObject, PageHeader};
+use crate::admin::widgets::{DeleteObject, PageHeader, SearchList};
 
 /// A group a list row names (authentik's `RelatedGroup`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -52,35 +52,19 @@ fn group_form() -> FormDescriptor {
 
 #[component]
 pub fn GroupsPage() -> impl IntoView {
-    let search = RwSignal::new(String::new());
-    let groups = Resource::new(
-        move || search.get(),
-        |search| async move { api::list::<GroupRow>(collection::GROUPS, &[("search", &search)]).await },
-    );
     let form = Resource::new(
         || (),
         |_| async move { Ok::<_, AdminFnError>(fill_choices(group_form(), None).await) },
     );
     view! {
         <PageHeader title="Groups"/>
-        <div class="toolbar">
-            <label for="group-search">"Search"</label>
-            <input
-                id="group-search"
-                type="search"
-                placeholder="Name"
-                on:input=move |ev| search.set(event_target_value(&ev))
-            />
-        </div>
-        <Transition fallback=|| view! { <p class="muted">"Loading groups…"</p> }>
-            {move || Suspend::new(async move {
-                match groups.await {
-                    Ok(rows) if rows.is_empty() => view! { <p>"No groups match."</p> }.into_any(),
-                    Ok(rows) => view! { <GroupTable rows/> }.into_any(),
-                    Err(e) => super::flows::failure(&e).into_any(),
-                }
-            })}
-        </Transition>
+        <SearchList
+            collection=collection::GROUPS
+            noun="groups"
+            input_id="group-search"
+            placeholder="Name"
+            table=|rows| view! { <GroupTable rows/> }.into_any()
+        />
         <section class="admin-card" aria-labelledby="create-group-heading">
             <h2 id="create-group-heading">"Create a group"</h2>
             <Transition fallback=|| view! { <p class="muted">"Loading the form…"</p> }>
@@ -97,7 +81,7 @@ pub fn GroupsPage() -> impl IntoView {
                             />
                         }
                         .into_any(),
-                        Err(e) => super::flows::failure(&e).into_any(),
+                        Err(e) => crate::admin::widgets::failure(&e).into_any(),
                     }
                 })}
             </Transition>
@@ -158,7 +142,7 @@ pub fn GroupPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match group.await {
                     Ok((object, form)) => view! { <GroupEditor object form/> }.into_any(),
-                    Err(e) => view! { <PageHeader title="Group"/> {super::flows::failure(&e)} }.into_any(),
+                    Err(e) => view! { <PageHeader title="Group"/> {crate::admin::widgets::failure(&e)} }.into_any(),
                 }
             })}
         </Transition>

@@ -100,7 +100,7 @@ pub fn InvitationsPage() -> impl IntoView {
                 match invitations.await {
                     Ok(rows) if rows.is_empty() => view! { <p>"No invitations."</p> }.into_any(),
                     Ok(rows) => view! { <InvitationTable rows version/> }.into_any(),
-                    Err(e) => super::flows::failure(&e).into_any(),
+                    Err(e) => crate::admin::widgets::failure(&e).into_any(),
                 }
             })}
         </Transition>
@@ -121,7 +121,7 @@ pub fn InvitationsPage() -> impl IntoView {
                             />
                         }
                         .into_any(),
-                        Err(e) => super::flows::failure(&e).into_any(),
+                        Err(e) => crate::admin::widgets::failure(&e).into_any(),
                     }
                 })}
             </Transition>

@@ -12,7 +12,7 @@ use crate::admin::api::{self, AdminFnError};
 use crate::admin::config_form::{CodeArea, ConfigFields, FieldKind, FormField};
 use crate::admin::model::{collection, Policy, TypeCreate};
 use crate::admin::widgets::{
-    CheckBox, ConfirmDelete, FieldError, FormAlert, FormError, PageHeader, TextInput,
+    CheckBox, ConfirmDelete, FieldError, FormAlert, FormError, PageHeader, SearchList, TextInput,
 };
 
 use FieldKind::{Integer, Switch, Text};
@@ -101,31 +101,15 @@ fn field_error(field: &str, message: String) -> AdminFnError {
 
 #[component]
 pub fn PoliciesPage() -> impl IntoView {
-    let search = RwSignal::new(String::new());
-    let policies = Resource::new(
-        move || search.get(),
-        |search| async move { api::list::<Policy>(collection::POLICIES, &[("search", &search)]).await },
-    );
     view! {
         <PageHeader title="Policies"/>
-        <div class="toolbar">
-            <label for="policy-search">"Search"</label>
-            <input
-                id="policy-search"
-                type="search"
-                placeholder="Name"
-                on:input=move |ev| search.set(event_target_value(&ev))
-            />
-        </div>
-        <Transition fallback=|| view! { <p class="muted">"Loading policies…"</p> }>
-            {move || Suspend::new(async move {
-                match policies.await {
-                    Ok(rows) if rows.is_empty() => view! { <p>"No policies match."</p> }.into_any(),
-                    Ok(rows) => view! { <PolicyTable rows/> }.into_any(),
-                    Err(e) => super::flows::failure(&e).into_any(),
-                }
-            })}
-        </Transition>
+        <SearchList
+            collection=collection::POLICIES
+            noun="policies"
+            input_id="policy-search"
+            placeholder="Name"
+            table=|rows| view! { <PolicyTable rows/> }.into_any()
+        />
         <CreatePolicy/>
     }
 }
@@ -235,7 +219,7 @@ pub fn PolicyPage() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Err(e) => view! { <PageHeader title="Policy"/> {super::flows::failure(&e)} }.into_any(),
+                    Err(e) => view! { <PageHeader title="Policy"/> {crate::admin::widgets::failure(&e)} }.into_any(),
                 }
             })}
         </Transition>

@@ -56,7 +56,7 @@ pub fn PolicyBindings(
                             }
                                 .into_any()
                         }
-                        Err(e) => super::flows::failure(&e).into_any(),
+                        Err(e) => crate::admin::widgets::failure(&e).into_any(),
                     }
                 })}
             </Transition>

@@ -60,7 +60,7 @@ pub fn PromptsPage() -> impl IntoView {
                 match prompts.await {
                     Ok(rows) if rows.is_empty() => view! { <p>"No prompt fields match."</p> }.into_any(),
                     Ok(rows) => view! { <PromptTable rows/> }.into_any(),
-                    Err(e) => super::flows::failure(&e).into_any(),
+                    Err(e) => crate::admin::widgets::failure(&e).into_any(),
                 }
             })}
         </Transition>
@@ -138,7 +138,7 @@ fn NewPromptForm() -> impl IntoView {
                         />
                     }
                     .into_any(),
-                    Err(e) => super::flows::failure(&e).into_any(),
+                    Err(e) => crate::admin::widgets::failure(&e).into_any(),
                 }
             })}
         </Suspense>
@@ -163,7 +163,7 @@ pub fn PromptPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match prompt.await {
                     Ok((object, form)) => view! { <PromptEditor object form/> }.into_any(),
-                    Err(e) => view! { <PageHeader title="Prompt field"/> {super::flows::failure(&e)} }.into_any(),
+                    Err(e) => view! { <PageHeader title="Prompt field"/> {crate::admin::widgets::failure(&e)} }.into_any(),
                 }
             })}
         </Transition>

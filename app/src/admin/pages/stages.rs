@@ -11,7 +11,7 @@ use serde_json::json;
 use super::object_form::{load_form, Object, ObjectForm};
 use crate::admin::api::{self, AdminFnError};
 use crate::admin::model::collection;
-use crate::admin::widgets::{DeleteObject, PageHeader};
+use crate::admin::widgets::{DeleteObject, PageHeader, SearchList};
 
 /// keyflow's `stages/all/kinds` entry: a kind and the collection that creates and edits it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -47,33 +47,17 @@ async fn stage_kinds() -> Result<Vec<StageKindInfo>, AdminFnError> {
 
 #[component]
 pub fn StagesPage() -> impl IntoView {
-    let search = RwSignal::new(String::new());
-    let stages = Resource::new(
-        move || search.get(),
-        |search| async move { api::list::<StageRow>(collection::STAGES, &[("search", &search)]).await },
-    );
     view! {
         <PageHeader title="Stages">
             <a class="button" href="/if/admin/prompts/">"Prompt fields"</a>
         </PageHeader>
-        <div class="toolbar">
-            <label for="stage-search">"Search"</label>
-            <input
-                id="stage-search"
-                type="search"
-                placeholder="Name"
-                on:input=move |ev| search.set(event_target_value(&ev))
-            />
-        </div>
-        <Transition fallback=|| view! { <p class="muted">"Loading stages…"</p> }>
-            {move || Suspend::new(async move {
-                match stages.await {
-                    Ok(rows) if rows.is_empty() => view! { <p>"No stages match."</p> }.into_any(),
-                    Ok(rows) => view! { <StageTable rows/> }.into_any(),
-                    Err(e) => super::flows::failure(&e).into_any(),
-                }
-            })}
-        </Transition>
+        <SearchList
+            collection=collection::STAGES
+            noun="stages"
+            input_id="stage-search"
+            placeholder="Name"
+            table=|rows| view! { <StageTable rows/> }.into_any()
+        />
         <CreateStage/>
     }
 }
@@ -200,7 +184,7 @@ fn NewStageForm(target: String) -> impl IntoView {
                             />
                         }
                         .into_any(),
-                        Err(e) => super::flows::failure(&e).into_any(),
+                        Err(e) => crate::admin::widgets::failure(&e).into_any(),
                     }
                 })
             }}
@@ -250,7 +234,7 @@ pub fn StagePage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match stage.await {
                     Ok(edit) => view! { <StageEditor edit/> }.into_any(),
-                    Err(e) => view! { <PageHeader title="Stage"/> {super::flows::failure(&e)} }.into_any(),
+                    Err(e) => view! { <PageHeader title="Stage"/> {crate::admin::widgets::failure(&e)} }.into_any(),
                 }
             })}
         </Transition>

@@ -139,7 +139,7 @@ pub fn UserDevices(pk: String) -> impl IntoView {
                             </table>
                         }
                             .into_any(),
-                        Err(e) => super::flows::failure(&e).into_any(),
+                        Err(e) => crate::admin::widgets::failure(&e).into_any(),
                     }
                 })}
             </Transition>
@@ -217,7 +217,7 @@ pub fn UserSessions(pk: String) -> impl IntoView {
                             </table>
                         }
                             .into_any(),
-                        Err(e) => super::flows::failure(&e).into_any(),
+                        Err(e) => crate::admin::widgets::failure(&e).into_any(),
                     }
                 })}
             </Transition>

@@ -10,7 +10,9 @@ use super::object_form::{Object, ObjectForm};
 use crate::admin::api::{self, AdminFnError};
 use crate::admin::config_form::{FieldKind, FormDescriptor, FormField};
 use crate::admin::model::collection;
-use crate::admin::widgets::{DeleteObject, FieldError, FormAlert, FormError, PageHeader};
+use crate::admin::widgets::{
+    DeleteObject, FieldError, FormAlert, FormError, PageHeader, SearchList,
+};
 
 /// authentik's `User`, as the list shows it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -60,31 +62,15 @@ fn user_form() -> FormDescriptor {
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let search = RwSignal::new(String::new());
-    let users = Resource::new(
-        move || search.get(),
-        |search| async move { api::list::<UserRow>(collection::USERS, &[("search", &search)]).await },
-    );
     view! {
         <PageHeader title="Users"/>
-        <div class="toolbar">
-            <label for="user-search">"Search"</label>
-            <input
-                id="user-search"
-                type="search"
-                placeholder="Username, name or email"
-                on:input=move |ev| search.set(event_target_value(&ev))
-            />
-        </div>
-        <Transition fallback=|| view! { <p class="muted">"Loading users…"</p> }>
-            {move || Suspend::new(async move {
-                match users.await {
-                    Ok(rows) if rows.is_empty() => view! { <p>"No users match."</p> }.into_any(),
-                    Ok(rows) => view! { <UserTable rows/> }.into_any(),
-                    Err(e) => super::flows::failure(&e).into_any(),
-                }
-            })}
-        </Transition>
+        <SearchList
+            collection=collection::USERS
+            noun="users"
+            input_id="user-search"
+            placeholder="Username, name or email"
+            table=|rows| view! { <UserTable rows/> }.into_any()
+        />
         <section class="admin-card" aria-labelledby="create-user-heading">
             <h2 id="create-user-heading">"Create a user"</h2>
             <p class="help">"The password is set on the account's page once it exists."</p>
@@ -152,7 +138,7 @@ pub fn UserPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match user.await {
                     Ok(object) => view! { <UserEditor object/> }.into_any(),
-                    Err(e) => view! { <PageHeader title="User"/> {super::flows::failure(&e)} }.into_any(),
+                    Err(e) => view! { <PageHeader title="User"/> {crate::admin::widgets::failure(&e)} }.into_any(),
                 }
             })}
         </Transition>

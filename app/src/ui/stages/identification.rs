@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::protocol::{
     component::IDENTIFICATION, response_body, IdentificationChallenge, IdentificationResponse,
 };
+use crate::ui::captcha::CaptchaWidget;
 use crate::ui::form::{Field, FormFields, StageCx, StageForm, SubmitButton};
 use crate::ui::links::safe_href;
 
@@ -35,6 +36,15 @@ pub fn IdentificationStage(challenge: IdentificationChallenge, stage: StageCx) -
     let uid_errors = stage.errors_for("uid_field");
     let password_errors = stage.errors_for("password");
     let flow = stage.flow.clone();
+    // The embedded captcha's latest token, sent as `captcha_token`.
+    let captcha_token = RwSignal::new(String::new());
+    let captcha = challenge.captcha_stage.map(|embedded| {
+        let on_token = std::sync::Arc::new(move |token| captcha_token.set(token));
+        view! {
+            <input type="hidden" name="captcha_token" prop:value=move || captcha_token.get()/>
+            <CaptchaWidget captcha=embedded.captcha on_token/>
+        }
+    });
     let links: Vec<_> = [
         (
             challenge.enroll_url,
@@ -112,6 +122,7 @@ pub fn IdentificationStage(challenge: IdentificationChallenge, stage: StageCx) -
                             />
                         }
                     })}
+                {captcha}
                 <SubmitButton label=challenge.primary_action flow=flow/>
             </StageForm>
             {(!links.is_empty()).then(|| view! { <ul class="stage-links">{links}</ul> })}
@@ -156,6 +167,7 @@ fn identification_response(fields: &FormFields) -> Value {
     let response = IdentificationResponse {
         uid_field: fields.get("uid_field"),
         password: fields.get("password"),
+        captcha_token: fields.get("captcha_token").filter(|t| !t.is_empty()),
         ..Default::default()
     };
     response_body(IDENTIFICATION, &response)

@@ -9,6 +9,7 @@ mod authenticator_static;
 mod authenticator_totp;
 mod authenticator_validate;
 mod authenticator_webauthn;
+mod captcha;
 mod consent;
 mod email;
 mod flow_error;
@@ -29,6 +30,7 @@ pub use authenticator_static::AuthenticatorStaticStage;
 pub use authenticator_totp::AuthenticatorTotpStage;
 pub use authenticator_validate::AuthenticatorValidateStage;
 pub use authenticator_webauthn::AuthenticatorWebauthnStage;
+pub use captcha::CaptchaStage;
 pub use consent::ConsentStage;
 pub use email::EmailStage;
 pub use flow_error::FlowErrorStage;
@@ -80,6 +82,7 @@ pub fn render(challenge: Challenge, flow: FlowState) -> AnyView {
         ChallengeKind::AuthenticatorEmail(c) => {
             view! { <AuthenticatorEmailStage challenge=c stage/> }.into_any()
         }
+        ChallengeKind::Captcha(c) => view! { <CaptchaStage challenge=c stage/> }.into_any(),
         _ => view! { <UnsupportedStage component stage/> }.into_any(),
     }
 }

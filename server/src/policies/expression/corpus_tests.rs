@@ -117,6 +117,7 @@ pub(super) async fn world() -> World {
     let db = crate::store::connect_and_migrate(&url).await.unwrap();
     let services = EngineServices {
         mail: crate::mail::Mailer::new(db.clone(), Default::default(), Default::default()),
+        outbound: crate::outbound::Outbound::new().unwrap(),
         db,
         settings: Arc::new(EngineSettings::default()),
         passwords: PasswordHasher::new().unwrap(),

@@ -10,6 +10,7 @@
 //! (`end2end/compat/test_schema.py`).
 #![allow(dead_code)]
 
+pub mod fakes;
 pub mod smtp;
 
 use std::net::SocketAddr;
@@ -66,6 +67,25 @@ macro_rules! both_databases {
             )*
         }
     };
+}
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Python of the test helpers: `KEYFLOW_TEST_PYTHON`, else the repository's
+/// `.venv/bin/python` (made by `.ci/setup` from `.ci/requirements.txt`), else `python3`.
+pub fn python() -> PathBuf {
+    if let Ok(python) = std::env::var("KEYFLOW_TEST_PYTHON") {
+        return python.into();
+    }
+    let venv = repo_root().join(".venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
 }
 
 pub fn skip_postgres() -> bool {
@@ -668,6 +688,32 @@ pub mod flows {
             .unwrap_or_else(|| panic!("no user {username}"))
             .id
     }
+}
+
+/// Applies `content` as the YAML body of the apply endpoint (admin token) and checks that no
+/// entry was skipped.
+pub async fn apply_blueprint(server: &TestServer, content: &str) -> Value {
+    let response = server
+        .bare_client()
+        .post(format!("{}/api/v3/managed/blueprints/apply/", server.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .header(header::CONTENT_TYPE, "application/yaml")
+        .body(content.to_owned())
+        .send()
+        .await
+        .expect("POST apply");
+    let status = response.status();
+    let report: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let entries = report["blueprints"][0]["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!entries.is_empty(), "{report}");
+    for entry in &entries {
+        assert_ne!(entry["action"], "skipped", "{entry}");
+    }
+    report
 }
 
 /// Calls the API with the bootstrap admin token: the status and the JSON body (null if none).

@@ -10,10 +10,11 @@
 //! sink.start_again().await; // same port, same directory
 //! ```
 //!
-//! Python: `KEYFLOW_TEST_PYTHON`, else the repository's `.venv/bin/python` (made by
-//! `.ci/setup` with aiosmtpd from `.ci/requirements.txt`), else `python3`.
+//! Python: see [`super::python`] (aiosmtpd comes from `.ci/requirements.txt`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use super::{python, repo_root};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -51,22 +52,6 @@ pub struct SmtpSink {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn python() -> PathBuf {
-    if let Ok(python) = std::env::var("KEYFLOW_TEST_PYTHON") {
-        return python.into();
-    }
-    let venv = repo_root().join(".venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        "python3".into()
-    }
 }
 
 /// A port that was free a moment ago.
