@@ -82,6 +82,7 @@ from authentik_client.configuration import Configuration  # noqa: E402
 from authentik_client.models import (  # noqa: E402
     AccessDeniedChallenge,
     AuthenticatorEmailChallenge,
+    AuthenticatorSMSChallenge,
     AuthenticatorStaticChallenge,
     AuthenticatorTOTPChallenge,
     AuthenticatorValidationChallenge,
@@ -125,6 +126,7 @@ CHALLENGE_MODELS: dict[str, type[BaseModel]] = {
     "ak-stage-consent": ConsentChallenge,
     "ak-stage-authenticator-email": AuthenticatorEmailChallenge,
     "ak-stage-captcha": CaptchaChallenge,
+    "ak-stage-authenticator-sms": AuthenticatorSMSChallenge,
 }
 API_MODELS: dict[str, type[BaseModel]] = {
     "SessionUser": SessionUser,

@@ -152,6 +152,11 @@ pub struct Config {
     /// in all, in milliseconds; a slower answer is a stage error, never a pass.
     #[arg(long, env = "KEYFLOW_OUTBOUND_TIMEOUT_MS", default_value_t = 10_000)]
     pub outbound_timeout_ms: u64,
+
+    /// Base URL of Twilio's REST API, for SMS stages with the Twilio provider (a proxy, or a
+    /// local stand-in in tests).
+    #[arg(long, env = "KEYFLOW_TWILIO_API_URL", default_value = crate::outbound::sms::TWILIO_API_URL)]
+    pub twilio_api_url: String,
 }
 
 impl Config {

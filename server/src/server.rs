@@ -69,6 +69,10 @@ pub async fn build_state(
     .await?;
     let mfa_keys = crate::mfa::crypto::MfaKeys::derive(&secret);
     let mail = crate::mail::Mailer::new(db.clone(), config.mail(), mfa_keys.clone());
+    let mut outbound = crate::outbound::Outbound::with_timeout(std::time::Duration::from_millis(
+        config.outbound_timeout_ms,
+    ))?;
+    outbound.twilio_api_url = config.twilio_api_url.clone();
     let services = EngineServices {
         db,
         settings: Arc::new(EngineSettings {
@@ -78,9 +82,7 @@ pub async fn build_state(
         passwords,
         sandbox: crate::sandbox::Sandbox::new(config.sandbox()),
         mail,
-        outbound: crate::outbound::Outbound::with_timeout(std::time::Duration::from_millis(
-            config.outbound_timeout_ms,
-        ))?,
+        outbound,
         completion: crate::stages::completion_hooks(),
         stages: crate::stages::registry(),
         policies: crate::policies::evaluator(),

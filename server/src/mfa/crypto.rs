@@ -126,13 +126,13 @@ impl MfaKeys {
         hmac_hex(&self.token_mac, token.as_bytes())
     }
 
-    /// The stored form of an emailed code: hex HMAC-SHA256 of `<device id>:<code>` under the
-    /// email code key. The device id is part of the input, so a hash copied onto another
-    /// device's row does not match there.
-    pub fn email_code_hash(&self, device_id: i32, code: &str) -> String {
+    /// The stored form of a sent code (email, SMS): hex HMAC-SHA256 of
+    /// `<kind>:<device id>:<code>` under the code key. Kind and device id are part of the
+    /// input, so a hash copied onto another device's row does not match there.
+    pub fn code_hash(&self, kind: &str, device_id: i32, code: &str) -> String {
         hmac_hex(
             &self.email_code_mac,
-            format!("{device_id}:{code}").as_bytes(),
+            format!("{kind}:{device_id}:{code}").as_bytes(),
         )
     }
 }
@@ -207,15 +207,19 @@ mod tests {
     }
 
     #[test]
-    fn email_code_hashes_are_keyed_and_bound_to_the_device() {
+    fn code_hashes_are_keyed_and_bound_to_the_device() {
         let keys = MfaKeys::derive("install secret");
-        let hash = keys.email_code_hash(7, "123456");
+        let hash = keys.code_hash("email", 7, "123456");
         assert_eq!(hash.len(), 64);
-        assert_eq!(hash, keys.email_code_hash(7, "123456"));
-        assert_ne!(hash, keys.email_code_hash(8, "123456"));
-        assert_ne!(hash, keys.email_code_hash(7, "123457"));
+        assert_eq!(hash, keys.code_hash("email", 7, "123456"));
+        assert_ne!(hash, keys.code_hash("email", 8, "123456"));
+        assert_ne!(hash, keys.code_hash("sms", 7, "123456"));
+        assert_ne!(hash, keys.code_hash("email", 7, "123457"));
         // Not the static-token hash of the same text either (separate keys).
-        assert_ne!(hash, keys.token_hash("7:123456"));
-        assert_ne!(hash, MfaKeys::derive("other").email_code_hash(7, "123456"));
+        assert_ne!(hash, keys.token_hash("email:7:123456"));
+        assert_ne!(
+            hash,
+            MfaKeys::derive("other").code_hash("email", 7, "123456")
+        );
     }
 }

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use super::crypto::MfaKeys;
 use super::throttle::blocked_until;
 use super::totp::{self, CodeCheck, TotpAlgorithm, TotpParams};
-use crate::store::{email_device, static_device, static_token, totp_device, webauthn_device};
+use crate::store::{
+    email_device, sms_device, static_device, static_token, totp_device, webauthn_device,
+};
 
 /// authentik's device classes (the model name without "device").
 #[derive(
@@ -173,6 +175,20 @@ impl From<email_device::Model> for Device {
     }
 }
 
+impl From<sms_device::Model> for Device {
+    fn from(m: sms_device::Model) -> Self {
+        Self {
+            class: DeviceClass::Sms,
+            id: m.id,
+            user_id: m.user_id,
+            name: m.name,
+            confirmed: m.confirmed,
+            created: m.created,
+            last_used: m.last_used,
+        }
+    }
+}
+
 /// Which devices [`list`] returns.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DeviceFilter {
@@ -206,6 +222,7 @@ pub async fn list(db: &DatabaseConnection, filter: DeviceFilter) -> Result<Vec<D
     let mut devices: Vec<Device> = rows_of!(DeviceClass::Static, static_device);
     devices.extend(rows_of!(DeviceClass::Totp, totp_device));
     devices.extend(rows_of!(DeviceClass::Webauthn, webauthn_device));
+    devices.extend(rows_of!(DeviceClass::Sms, sms_device));
     devices.extend(rows_of!(DeviceClass::Email, email_device));
     Ok(devices)
 }
@@ -249,7 +266,11 @@ pub async fn find(
             .one(db)
             .await?
             .map(Device::from),
-        _ => None,
+        DeviceClass::Sms => sms_device::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(Device::from),
+        DeviceClass::Duo => None,
     })
 }
 
@@ -294,7 +315,14 @@ pub async fn rename(db: &DatabaseConnection, device: &Device, name: &str) -> Res
                 .exec(db)
                 .await?;
         }
-        _ => {}
+        DeviceClass::Sms => {
+            sms_device::Entity::update_many()
+                .col_expr(sms_device::Column::Name, name)
+                .filter(sms_device::Column::Id.eq(device.id))
+                .exec(db)
+                .await?;
+        }
+        DeviceClass::Duo => {}
     }
     Ok(())
 }
@@ -327,7 +355,10 @@ pub async fn delete(db: &DatabaseConnection, device: &Device) -> Result<(), DbEr
                 .exec(db)
                 .await?;
         }
-        _ => {}
+        DeviceClass::Sms => {
+            sms_device::Entity::delete_by_id(device.id).exec(db).await?;
+        }
+        DeviceClass::Duo => {}
     }
     Ok(())
 }
@@ -368,7 +399,14 @@ pub async fn mark_used(
                 .exec(db)
                 .await?;
         }
-        _ => {}
+        DeviceClass::Sms => {
+            sms_device::Entity::update_many()
+                .col_expr(sms_device::Column::LastUsed, Expr::value(now))
+                .filter(sms_device::Column::Id.eq(device.id))
+                .exec(db)
+                .await?;
+        }
+        DeviceClass::Duo => {}
     }
     Ok(())
 }
@@ -561,7 +599,15 @@ pub async fn delete_unconfirmed<C: ConnectionTrait>(
                 .exec(db)
                 .await?;
         }
-        _ => {}
+        DeviceClass::Sms => {
+            sms_device::Entity::delete_many()
+                .filter(sms_device::Column::UserId.eq(user_id))
+                .filter(sms_device::Column::Confirmed.eq(false))
+                .filter(sms_device::Column::Id.ne(keep))
+                .exec(db)
+                .await?;
+        }
+        DeviceClass::Webauthn | DeviceClass::Duo => {}
     }
     Ok(())
 }
@@ -734,7 +780,9 @@ pub async fn verify_code(
             if device.token_hash.is_none() {
                 continue;
             }
-            match super::email::verify(db, keys, &device, code, now).await? {
+            match super::sent_codes::verify::<email_device::Entity>(db, keys, &device, code, now)
+                .await?
+            {
                 CodeOutcome::Accepted => return Ok(CodeVerification::Accepted(device.into())),
                 CodeOutcome::Throttled => throttled = true,
                 CodeOutcome::Rejected => {}

@@ -19,6 +19,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct Outbound {
     pub(crate) http: reqwest::Client,
+    /// Twilio's API base (`https://api.twilio.com`); tests point it at a fake.
+    pub twilio_api_url: String,
 }
 
 impl Outbound {
@@ -37,6 +39,9 @@ impl Outbound {
             .user_agent(concat!("keyflow/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| EngineError::HttpClient(e.to_string()))?;
-        Ok(Self { http })
+        Ok(Self {
+            http,
+            twilio_api_url: sms::TWILIO_API_URL.to_owned(),
+        })
     }
 }

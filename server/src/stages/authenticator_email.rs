@@ -42,6 +42,7 @@ use crate::events;
 use crate::mail::{format_recipient, MailError, OutgoingMail};
 use crate::mfa::devices::{self, CodeOutcome, DeviceClass};
 use crate::mfa::email as codes;
+use crate::mfa::sent_codes;
 use crate::store::{email_device, user};
 
 /// The unconfirmed device being set up in this flow (a plan-context key).
@@ -121,7 +122,7 @@ impl AuthenticatorEmailStage {
         if !take_send_attempt(cx, &key, SEND_LIMIT, send_window()).await? {
             return Ok(CodeMail::Limited);
         }
-        let (code, expires) = codes::new_code(
+        let (code, expires) = sent_codes::new_code::<email_device::Entity>(
             cx.db(),
             &cx.services.settings.mfa_keys,
             device.id,
@@ -327,7 +328,7 @@ impl AuthenticatorEmailStage {
         let Some(device) = pending else {
             return Ok(mismatch(cx, None));
         };
-        let outcome = codes::verify(
+        let outcome = sent_codes::verify::<email_device::Entity>(
             cx.db(),
             &cx.services.settings.mfa_keys,
             &device,

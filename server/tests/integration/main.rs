@@ -25,5 +25,6 @@ mod password_load;
 mod policies;
 mod prompt_flows;
 mod sandbox;
+mod sms_flows;
 mod static_files;
 mod webauthn_flows;

@@ -17,6 +17,7 @@ pub mod prompt;
 pub mod reputation;
 pub mod session;
 pub mod setting;
+pub mod sms_device;
 pub mod stage;
 pub mod static_device;
 pub mod static_token;

@@ -9,6 +9,7 @@ mod m0007_verify;
 mod m0008_email_devices;
 mod m0009_user_consent;
 mod m0010_flow_versions;
+mod m0011_sms_devices;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_email_devices::Migration),
             Box::new(m0009_user_consent::Migration),
             Box::new(m0010_flow_versions::Migration),
+            Box::new(m0011_sms_devices::Migration),
         ]
     }
 }

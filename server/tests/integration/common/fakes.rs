@@ -1,5 +1,5 @@
-//! The local stand-ins for outside services (`end2end/fakes/serve.py`: captcha providers
-//! today) as a child process on a free 127.0.0.1 port, with helpers for their `/_fake/…`
+//! The local stand-ins for outside services (`end2end/fakes/serve.py`: captcha providers,
+//! Twilio and an SMS webhook, Duo) as a child process on a free 127.0.0.1 port, with helpers for their `/_fake/…`
 //! controls.
 //!
 //! ```ignore
@@ -112,6 +112,14 @@ impl Fakes {
         match self.get("/_fake/captcha/verifications").await {
             Value::Array(calls) => calls,
             other => panic!("verifications: {other}"),
+        }
+    }
+
+    /// Every SMS the fake gateways received (accepted or refused), oldest first.
+    pub async fn sms_messages(&self) -> Vec<Value> {
+        match self.get("/_fake/sms/messages").await {
+            Value::Array(messages) => messages,
+            other => panic!("messages: {other}"),
         }
     }
 }
