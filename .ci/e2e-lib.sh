@@ -69,6 +69,7 @@ start_server() {
     KEYFLOW_EMAIL__HOST=127.0.0.1 \
     KEYFLOW_EMAIL__PORT="$SMTP_PORT" \
     KEYFLOW_EMAIL__FROM="keyflow@localhost" \
+    KEYFLOW_TWILIO_API_URL="http://127.0.0.1:$FAKES_PORT" \
     KEYFLOW_LOG_LEVEL="${KEYFLOW_LOG_LEVEL:-info}" \
     "./$E2E_BIN" serve >"$E2E_DIR/server.log" 2>&1 &
   server_pid=$!

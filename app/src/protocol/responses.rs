@@ -51,6 +51,16 @@ pub struct AuthenticatorEmailResponse {
     pub code: Option<String>,
 }
 
+/// `ak-stage-authenticator-sms` (spec §4.8): the number to text, or the code texted there;
+/// neither asks for a new code (keyflow).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuthenticatorSmsResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
 /// `ak-stage-authenticator-static`: nothing but the component (any POST confirms).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuthenticatorStaticResponse {}

@@ -716,6 +716,35 @@ pub async fn verify_static(
     Ok(CodeOutcome::Rejected)
 }
 
+/// Tries `code` on each device of a table whose codes are sent (email, SMS): the device it
+/// was accepted by, if any; `throttled` is set when a device refused to look.
+async fn try_sent_code<E>(
+    db: &DatabaseConnection,
+    keys: &MfaKeys,
+    devices: Vec<E::Model>,
+    code: &str,
+    now: DateTime<Utc>,
+    throttled: &mut bool,
+) -> Result<Option<Device>, DbErr>
+where
+    E: super::sent_codes::SentCodeDevice,
+    E::Model: Into<Device>,
+{
+    for device in devices {
+        // Only a device with a pending code is tried: one without cannot match, and counting
+        // a failure against it would throttle a device that was never sent a code.
+        if E::pending(&device).token_hash.is_none() {
+            continue;
+        }
+        match super::sent_codes::verify::<E>(db, keys, &device, code, now).await? {
+            CodeOutcome::Accepted => return Ok(Some(device.into())),
+            CodeOutcome::Throttled => *throttled = true,
+            CodeOutcome::Rejected => {}
+        }
+    }
+    Ok(None)
+}
+
 /// What happened to a code tried against all of a user's code-based devices.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CodeVerification {
@@ -774,19 +803,27 @@ pub async fn verify_code(
             .order_by_asc(email_device::Column::Id)
             .all(db)
             .await?;
-        for device in devices {
-            // Only a device with a pending code is tried: one without cannot match, and
-            // counting a failure against it would throttle an address that was never mailed.
-            if device.token_hash.is_none() {
-                continue;
-            }
-            match super::sent_codes::verify::<email_device::Entity>(db, keys, &device, code, now)
-                .await?
-            {
-                CodeOutcome::Accepted => return Ok(CodeVerification::Accepted(device.into())),
-                CodeOutcome::Throttled => throttled = true,
-                CodeOutcome::Rejected => {}
-            }
+        let tried =
+            try_sent_code::<email_device::Entity>(db, keys, devices, code, now, &mut throttled);
+        if let Some(device) = tried.await? {
+            return Ok(CodeVerification::Accepted(device));
+        }
+    }
+    if classes.contains(&DeviceClass::Sms) {
+        let devices = sms_device::Entity::find()
+            .filter(sms_device::Column::UserId.eq(user_id))
+            .filter(sms_device::Column::Confirmed.eq(true))
+            .order_by_asc(sms_device::Column::Id)
+            .all(db)
+            .await?
+            .into_iter()
+            // A verify-only number is never a way in.
+            .filter(|d| !super::sms::is_hashed(&d.phone_number))
+            .collect();
+        let tried =
+            try_sent_code::<sms_device::Entity>(db, keys, devices, code, now, &mut throttled);
+        if let Some(device) = tried.await? {
+            return Ok(CodeVerification::Accepted(device));
         }
     }
     Ok(CodeVerification::Rejected { throttled })

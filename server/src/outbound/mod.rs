@@ -1,9 +1,9 @@
-//! Clients of the outside services some stages call (captcha verifiers, SMS gateways; Duo
-//! follows).
+//! Clients of the outside services some stages call (captcha verifiers, SMS gateways, Duo).
 //! Each service is reached through a base URL from the stage's configuration, so tests point
 //! them at local fakes (`end2end/fakes/`) that speak the same wire format.
 
 pub mod captcha;
+pub mod duo;
 pub mod sms;
 
 use std::time::Duration;

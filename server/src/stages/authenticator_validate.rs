@@ -20,6 +20,7 @@
 //! ```
 
 mod email;
+mod sms;
 mod webauthn;
 
 use app::protocol::{
@@ -212,6 +213,14 @@ impl AuthenticatorValidateStage {
             .filter(|d| self.allows(d.class))
             .collect();
         devices = webauthn::filter_allowed(cx, self, devices).await?;
+        let mut usable = Vec::with_capacity(devices.len());
+        for device in devices {
+            // Verify-only SMS devices hold a hash, not a number: never a way in.
+            if device.class != DeviceClass::Sms || sms::usable(cx, &device).await? {
+                usable.push(device);
+            }
+        }
+        let mut devices = usable;
         devices.sort_by(|a, b| b.last_used.cmp(&a.last_used).then(a.class.cmp(&b.class)));
         let mut challenges: Vec<DeviceChallenge> = Vec::new();
         for device in &devices {
@@ -546,6 +555,20 @@ impl Stage for AuthenticatorValidateStage {
                     reordered.insert(0, picked);
                 }
                 cx.context.set_extra(CHALLENGES_KEY, &reordered);
+                if selected.device_class == DeviceClass::Sms.as_str() && code.is_none() {
+                    match sms::send_code(cx, user.as_ref(), &selected.device_uid).await? {
+                        Some(errors) if errors.0.is_empty() => {}
+                        Some(errors) => return self.failed(cx, errors, false).await,
+                        None => {
+                            let errors = ResponseErrors::single(
+                                "selected_challenge",
+                                INVALID_CHALLENGE,
+                                "invalid",
+                            );
+                            return self.failed(cx, errors, false).await;
+                        }
+                    }
+                }
                 if selected.device_class == DeviceClass::Email.as_str() && code.is_none() {
                     match email::send_code(cx, user.as_ref(), &selected.device_uid).await? {
                         email::Sent::Queued => {}

@@ -16,6 +16,7 @@ both_databases!(
     the_webhook_gets_authentiks_body_and_verify_only_keeps_a_hash,
     an_unreachable_gateway_is_a_clear_error,
     resending_is_rate_limited,
+    signing_in_with_a_texted_code,
 );
 
 const FLOW: &str = "sms-setup";
@@ -368,4 +369,93 @@ async fn resending_is_rate_limited(db: Db) {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let done = send_code(&browser, &latest).await;
     assert_eq!(done["component"], "xak-flow-redirect", "{done}");
+}
+
+/// Registers NUMBER for akadmin through the set-up flow.
+async fn register(fakes: &Fakes, browser: &Browser) {
+    browser.get_flow(FLOW, "").await;
+    send_number(browser, NUMBER).await;
+    let (code, _) = last_code(fakes).await;
+    let done = send_code(browser, &code).await;
+    assert_eq!(done["component"], "xak-flow-redirect", "{done}");
+}
+
+async fn signing_in_with_a_texted_code(db: Db) {
+    let fakes = Fakes::start().await;
+    let server = twilio_server(db, &fakes, &[]).await;
+    register(&fakes, &signed_in(&server).await).await;
+    let device = devices_of(&server, ADMIN).await.remove(0);
+
+    let browser = server.browser();
+    let validate = browser.login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(
+        validate["component"], "ak-stage-authenticator-validate",
+        "{validate}"
+    );
+    assert_eq!(
+        validate["device_challenges"],
+        json!([{
+            "device_class": "sms",
+            "device_uid": device.id.to_string(),
+            "challenge": {},
+            "last_used": null,
+        }])
+    );
+    // Nothing is texted before the device is picked.
+    assert_eq!(fakes.sms_messages().await.len(), 1);
+    let picked = browser
+        .post_flow(
+            AUTH_FLOW,
+            "",
+            json!({
+                "component": "ak-stage-authenticator-validate",
+                "selected_challenge": validate["device_challenges"][0],
+            }),
+        )
+        .await;
+    assert_eq!(
+        picked["component"], "ak-stage-authenticator-validate",
+        "{picked}"
+    );
+    assert_eq!(fakes.sms_messages().await.len(), 2);
+    let (code, text) = last_code(&fakes).await;
+    assert_eq!(text["to"], NUMBER);
+    let code_body = json!({"component": "ak-stage-authenticator-validate", "code": code});
+    let done = browser.post_flow(AUTH_FLOW, "", code_body.clone()).await;
+    assert_eq!(done, redirect_to("/"));
+    assert_eq!(browser.me().await.1["user"]["username"], ADMIN);
+    assert!(devices_of(&server, ADMIN).await[0].last_used.is_some());
+
+    // Used once: the same code in another sign-in is refused.
+    let replay = server.browser();
+    replay.login(ADMIN, ADMIN_PASSWORD).await;
+    let refused = replay.post_flow(AUTH_FLOW, "", code_body).await;
+    assert_eq!(
+        refused["component"], "ak-stage-authenticator-validate",
+        "{refused}"
+    );
+    assert!(refused["response_errors"].is_object(), "{refused}");
+
+    // A verify-only device is not offered: with only that, there is nothing to validate.
+    setup_flow(
+        &server,
+        &[
+            "provider: twilio",
+            &format!("from_number: '{FROM}'"),
+            &format!("account_sid: {SID}"),
+            &format!("auth: {TOKEN}"),
+            "verify_only: true",
+        ],
+    )
+    .await;
+    sms_device::Entity::delete_many()
+        .exec(server.db())
+        .await
+        .expect("delete");
+    let signed = signed_in(&server).await;
+    register(&fakes, &signed).await;
+    let hashed = devices_of(&server, ADMIN).await.remove(0);
+    assert!(hashed.phone_number.starts_with("hash:"));
+    let plain = server.browser();
+    assert_eq!(plain.login(ADMIN, ADMIN_PASSWORD).await, redirect_to("/"));
 }

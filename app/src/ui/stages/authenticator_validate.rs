@@ -114,8 +114,8 @@ fn device_form(device: DeviceChallenge, stage: StageCx) -> AnyView {
     let flow = stage.flow.clone();
     let errors = stage.errors_for("code");
     match device.device_class.as_str() {
-        "email" => view! { <EmailCodeForm device stage/> }.into_any(),
-        class @ ("totp" | "static" | "sms") => {
+        "email" | "sms" => view! { <SentCodeForm device stage/> }.into_any(),
+        class @ ("totp" | "static") => {
             let numeric = class != "static";
             let label = if numeric {
                 "Code from your authenticator"
@@ -161,11 +161,36 @@ fn device_form(device: DeviceChallenge, stage: StageCx) -> AnyView {
     }
 }
 
+/// How a code-by-message device is worded: (help before sending, help once sent, what the
+/// code came in, the send button, the resend button).
+fn sent_code_wording(class: &str, masked: &str) -> [String; 5] {
+    if class == "sms" {
+        [
+            "We can text a code to your phone.".into(),
+            "We texted a code to your phone.".into(),
+            "Code from the text message".into(),
+            "Text me a code".into(),
+            "Send a new code".into(),
+        ]
+    } else {
+        [
+            format!("We can email a code to {masked}."),
+            format!("We sent a code to {masked}."),
+            "Code from the email".into(),
+            "Email me a code".into(),
+            "Send a new code".into(),
+        ]
+    }
+}
+
+/// A device whose codes are sent when it is picked (email, SMS): "send me a code", then the
+/// code.
 #[component]
-fn EmailCodeForm(device: DeviceChallenge, stage: StageCx) -> impl IntoView {
+fn SentCodeForm(device: DeviceChallenge, stage: StageCx) -> impl IntoView {
     let flow = stage.flow.clone();
     let busy = flow.busy;
     let errors = stage.errors_for("code");
+    let class = device.device_class.clone();
     let masked = device
         .challenge
         .get("email")
@@ -183,20 +208,14 @@ fn EmailCodeForm(device: DeviceChallenge, stage: StageCx) -> impl IntoView {
         }
     }
     let picked = serde_json::to_string(&device).unwrap_or_default();
-    let help = if sent {
-        "We sent a code to "
-    } else {
-        "We can email a code to "
-    };
+    let [before, after, code_label, send, resend] = sent_code_wording(&class, &masked);
     view! {
         <p
             class="stage-message"
             role=sent.then_some("status")
-            data-testid="email-code-help"
+            data-testid=format!("{class}-code-help")
         >
-            {help}
-            <strong data-testid="email-address">{masked}</strong>
-            "."
+            {if sent { after } else { before }}
         </p>
         <StageForm
             stage=stage.clone()
@@ -204,7 +223,7 @@ fn EmailCodeForm(device: DeviceChallenge, stage: StageCx) -> impl IntoView {
             fields=&["code"]
             to_response=code_response
         >
-            <CodeInput label="Code from the email" numeric=true errors/>
+            <CodeInput label=code_label numeric=true errors/>
             <SubmitButton label="Continue" flow=flow/>
         </StageForm>
         <StageForm
@@ -217,16 +236,16 @@ fn EmailCodeForm(device: DeviceChallenge, stage: StageCx) -> impl IntoView {
             <button
                 type="submit"
                 class="button"
-                data-testid="email-send-code"
+                data-testid=format!("{class}-send-code")
                 disabled=move || busy.get()
             >
-                {if sent { "Send a new code" } else { "Email me a code" }}
+                {if sent { resend } else { send }}
             </button>
         </StageForm>
     }
 }
 
-/// The device pick of an email device (its JSON travels in a hidden field, so that the form
+/// The pick of an email or SMS device (its JSON travels in a hidden field, so that the form
 /// works without JavaScript too).
 fn pick_response(fields: &FormFields) -> Value {
     let response = AuthenticatorValidateResponse {

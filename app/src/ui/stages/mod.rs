@@ -5,6 +5,7 @@
 
 mod access_denied;
 mod authenticator_email;
+mod authenticator_sms;
 mod authenticator_static;
 mod authenticator_totp;
 mod authenticator_validate;
@@ -26,6 +27,7 @@ use leptos::prelude::*;
 
 pub use access_denied::AccessDeniedStage;
 pub use authenticator_email::AuthenticatorEmailStage;
+pub use authenticator_sms::AuthenticatorSmsStage;
 pub use authenticator_static::AuthenticatorStaticStage;
 pub use authenticator_totp::AuthenticatorTotpStage;
 pub use authenticator_validate::AuthenticatorValidateStage;
@@ -81,6 +83,9 @@ pub fn render(challenge: Challenge, flow: FlowState) -> AnyView {
         ChallengeKind::Email(c) => view! { <EmailStage challenge=c stage/> }.into_any(),
         ChallengeKind::AuthenticatorEmail(c) => {
             view! { <AuthenticatorEmailStage challenge=c stage/> }.into_any()
+        }
+        ChallengeKind::AuthenticatorSms(c) => {
+            view! { <AuthenticatorSmsStage challenge=c stage/> }.into_any()
         }
         ChallengeKind::Captcha(c) => view! { <CaptchaStage challenge=c stage/> }.into_any(),
         _ => view! { <UnsupportedStage component stage/> }.into_any(),
