@@ -12,7 +12,7 @@ use crate::protocol::{
 };
 use crate::ui::form::{Field, FormFields, StageCx, StageForm, SubmitButton};
 use crate::ui::pending_user::PendingUser;
-use crate::ui::stages::otp_code::CodeInput;
+use crate::ui::stages::otp_code::SentCodeStep;
 
 /// Every field this stage reports errors for: forms after the first list them all, so errors
 /// show once.
@@ -65,39 +65,20 @@ fn AddressForm(stage: StageCx) -> impl IntoView {
 
 #[component]
 fn CodeForm(masked: String, stage: StageCx) -> impl IntoView {
-    let flow = stage.flow.clone();
-    let busy = flow.busy;
-    let errors = stage.errors_for("code");
     view! {
-        <p class="stage-message" data-testid="email-code-help">
+        <SentCodeStep
+            stage
+            component=AUTHENTICATOR_EMAIL
+            all_fields=ALL_FIELDS
+            testid="email"
+            code_label="Code from the email"
+            to_code=code_response
+            to_resend=resend_response
+        >
             "We sent a code to "
             <strong data-testid="email-address">{masked}</strong>
             ". Enter it to finish; it may take a minute to arrive."
-        </p>
-        <StageForm
-            stage=stage.clone()
-            component=AUTHENTICATOR_EMAIL
-            fields=&["code"]
-            to_response=code_response
-        >
-            <CodeInput label="Code from the email" numeric=true errors/>
-            <SubmitButton label="Continue" flow=flow/>
-        </StageForm>
-        <StageForm
-            stage=stage
-            component=AUTHENTICATOR_EMAIL
-            fields=ALL_FIELDS
-            to_response=resend_response
-        >
-            <button
-                type="submit"
-                class="button"
-                data-testid="email-resend"
-                disabled=move || busy.get()
-            >
-                "Send a new code"
-            </button>
-        </StageForm>
+        </SentCodeStep>
     }
 }
 

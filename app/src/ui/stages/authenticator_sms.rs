@@ -12,7 +12,7 @@ use crate::protocol::{
 };
 use crate::ui::form::{Field, FormFields, StageCx, StageForm, SubmitButton};
 use crate::ui::pending_user::PendingUser;
-use crate::ui::stages::otp_code::CodeInput;
+use crate::ui::stages::otp_code::SentCodeStep;
 
 /// Every field this stage reports errors for: the resend form lists them all, so errors show
 /// once.
@@ -66,27 +66,18 @@ fn NumberForm(stage: StageCx) -> impl IntoView {
 
 #[component]
 fn CodeForm(stage: StageCx) -> impl IntoView {
-    let flow = stage.flow.clone();
-    let busy = flow.busy;
-    let errors = stage.errors_for("code");
     view! {
-        <p class="stage-message" data-testid="sms-code-help">
-            "We texted you a code. Enter it to finish; it may take a minute to arrive."
-        </p>
-        <StageForm
-            stage=stage.clone()
+        <SentCodeStep
+            stage
             component=AUTHENTICATOR_SMS
-            fields=&["code"]
-            to_response=code_response
+            all_fields=ALL_FIELDS
+            testid="sms"
+            code_label="Code from the text message"
+            to_code=code_response
+            to_resend=resend_response
         >
-            <CodeInput label="Code from the text message" numeric=true errors/>
-            <SubmitButton label="Continue" flow=flow/>
-        </StageForm>
-        <StageForm stage=stage component=AUTHENTICATOR_SMS fields=ALL_FIELDS to_response=resend_response>
-            <button type="submit" class="button" data-testid="sms-resend" disabled=move || busy.get()>
-                "Send a new code"
-            </button>
-        </StageForm>
+            "We texted you a code. Enter it to finish; it may take a minute to arrive."
+        </SentCodeStep>
     }
 }
 

@@ -37,3 +37,45 @@ pub fn CodeInput(
         </div>
     }
 }
+
+/// The code step of a set-up whose codes are sent (email, SMS): the code, then a second form
+/// that asks for a new one. The children say where the code went; `to_code` and `to_resend` build
+/// the stage's two responses.
+#[component]
+pub fn SentCodeStep(
+    stage: crate::ui::form::StageCx,
+    component: &'static str,
+    /// Every field the stage reports errors for (listed by the resend form, so errors show
+    /// once).
+    all_fields: &'static [&'static str],
+    /// `data-testid` prefix: `<prefix>-code-help` and `<prefix>-resend`.
+    testid: &'static str,
+    code_label: &'static str,
+    to_code: crate::ui::form::ToResponse,
+    to_resend: crate::ui::form::ToResponse,
+    children: Children,
+) -> impl IntoView {
+    use crate::ui::form::{StageForm, SubmitButton};
+    let flow = stage.flow.clone();
+    let busy = flow.busy;
+    let errors = stage.errors_for("code");
+    view! {
+        <p class="stage-message" data-testid=format!("{testid}-code-help")>
+            {children()}
+        </p>
+        <StageForm stage=stage.clone() component fields=&["code"] to_response=to_code>
+            <CodeInput label=code_label numeric=true errors/>
+            <SubmitButton label="Continue" flow=flow/>
+        </StageForm>
+        <StageForm stage component fields=all_fields to_response=to_resend>
+            <button
+                type="submit"
+                class="button"
+                data-testid=format!("{testid}-resend")
+                disabled=move || busy.get()
+            >
+                "Send a new code"
+            </button>
+        </StageForm>
+    }
+}
