@@ -111,7 +111,10 @@ test.describe.serial("MFA with codes", () => {
     await hydrated(page);
     const setup = stage(page, "ak-stage-authenticator-totp");
     await expect(setup).toBeVisible();
-    await expect(setup.getByTestId("totp-qr").locator("svg")).toBeVisible();
+    // The server draws the QR code for this session's set-up: the image loads.
+    const qr = setup.getByTestId("totp-qr");
+    await expect(qr).toBeVisible();
+    await expect.poll(() => qr.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBeGreaterThan(0);
     await setup.locator("details.manual-key summary").click();
     const secret = (await setup.getByTestId("totp-secret").textContent()) ?? "";
     totpKey = base32Decode(secret);

@@ -246,12 +246,16 @@ pub struct CaptchaChallenge {
 }
 
 /// A captcha shown inside another stage's form (identification's `captcha_stage`): the
-/// captcha challenge with its `component` name, as authentik nests it.
+/// captcha challenge with its `component` name, as authentik nests it. Spelled out rather
+/// than flattened: serde's flatten costs the browser bundle a buffering deserializer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddedCaptcha {
     pub component: String,
-    #[serde(flatten)]
-    pub captcha: CaptchaChallenge,
+    pub pending_user: String,
+    pub pending_user_avatar: String,
+    pub site_key: String,
+    pub js_url: String,
+    pub interactive: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

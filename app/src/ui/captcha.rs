@@ -11,10 +11,16 @@ use std::sync::Arc;
 
 use leptos::{html, prelude::*};
 
-use crate::protocol::CaptchaChallenge;
-
 /// What is done with each token the widget produces.
 pub type OnToken = Arc<dyn Fn(String) + Send + Sync>;
+
+/// The provider's widget to show: the site key, the script and whether it is visible.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaptchaSite {
+    pub site_key: String,
+    pub js_url: String,
+    pub interactive: bool,
+}
 
 /// The globals of the supported providers, in the order they are looked for.
 #[cfg(feature = "hydrate")]
@@ -29,7 +35,7 @@ const LOAD_TIMEOUT_MS: i32 = 15_000;
 /// button (after a refused token, so an invisible widget does not loop on its own).
 #[component]
 pub fn CaptchaWidget(
-    captcha: CaptchaChallenge,
+    captcha: CaptchaSite,
     on_token: OnToken,
     #[prop(default = true)] autostart: bool,
 ) -> impl IntoView {
@@ -90,15 +96,14 @@ mod browser {
     use wasm_bindgen::{closure::Closure, JsCast, JsValue};
     use wasm_bindgen_futures::JsFuture;
 
-    use super::{OnToken, LOAD_TIMEOUT_MS, PROVIDER_GLOBALS};
-    use crate::protocol::CaptchaChallenge;
+    use super::{CaptchaSite, OnToken, LOAD_TIMEOUT_MS, PROVIDER_GLOBALS};
 
     const LOAD_FAILED: &str = "The captcha could not be loaded. Reload the page to try again.";
 
     /// Loads the script (once per page), waits for the provider and renders the widget.
     pub async fn mount(
         container: web_sys::HtmlElement,
-        captcha: &CaptchaChallenge,
+        captcha: &CaptchaSite,
         on_token: OnToken,
     ) -> Result<(), String> {
         let window = web_sys::window().ok_or(LOAD_FAILED)?;
@@ -154,28 +159,23 @@ mod browser {
             .ok_or_else(|| LOAD_FAILED.to_owned())
     }
 
-    /// Adds `<script src=js_url async>` unless the page already has it.
+    thread_local! {
+        /// The script URLs this page already added (a re-rendered form must not load twice).
+        static LOADED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// Adds `<script src=js_url async>` unless this page already did.
     fn load_script(window: &web_sys::Window, js_url: &str) -> Result<(), String> {
-        let document = window.document().ok_or(LOAD_FAILED)?;
-        let loaded = document
-            .query_selector_all("script[data-captcha]")
-            .map_err(|_| LOAD_FAILED)?;
-        for index in 0..loaded.length() {
-            let same = loaded
-                .item(index)
-                .and_then(|node| node.dyn_into::<web_sys::Element>().ok())
-                .and_then(|script| script.get_attribute("src"))
-                .is_some_and(|src| src == js_url);
-            if same {
-                return Ok(());
-            }
+        if LOADED.with_borrow(|loaded| loaded.iter().any(|url| url == js_url)) {
+            return Ok(());
         }
+        let document = window.document().ok_or(LOAD_FAILED)?;
         let script = document.create_element("script").map_err(|_| LOAD_FAILED)?;
         let _ = script.set_attribute("src", js_url);
         let _ = script.set_attribute("async", "");
-        let _ = script.set_attribute("data-captcha", "");
         let head = document.head().ok_or(LOAD_FAILED)?;
         head.append_child(&script).map_err(|_| LOAD_FAILED)?;
+        LOADED.with_borrow_mut(|loaded| loaded.push(js_url.to_owned()));
         Ok(())
     }
 

@@ -22,6 +22,7 @@ pub mod pagination;
 pub mod resource;
 pub mod session;
 pub mod static_files;
+pub mod totp_qr;
 pub mod users;
 
 use axum::{
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v3/managed/blueprints/apply/",
             post(blueprints::apply_blueprint),
         )
+        .route("/-/flows/totp-qr.svg", get(totp_qr::totp_qr))
         .route("/-/health/live/", get(health::live))
         .route("/-/health/ready/", get(health::ready))
         .route(

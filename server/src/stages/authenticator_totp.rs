@@ -23,6 +23,73 @@ const DEVICE_KEY: &str = "goauthentik.io/stages/authenticator_totp/device";
 pub const DEVICE_NAME: &str = "TOTP Authenticator";
 pub const CODE_MISMATCH: &str = "Code does not match";
 
+/// The `otpauth://` URI of `device` (owned by `user`), `None` if its key cannot be opened.
+fn config_url_of(
+    settings: &crate::engine::EngineSettings,
+    user: &user::Model,
+    device: &totp_device::Model,
+) -> Option<String> {
+    let key = devices::totp_key(&settings.mfa_keys, device)?;
+    Some(totp::config_url(
+        &settings.brand_title,
+        &user.username,
+        &key,
+        devices::totp_params(device),
+    ))
+}
+
+/// The QR code of the TOTP set-up in progress in the session's flow, as SVG markup (the page
+/// shows it as an image, `GET /-/flows/totp-qr.svg`): rendered here so that the browser bundle
+/// carries no QR encoder, and the key never travels in a URL. `None` when the session's flow
+/// is not setting up a TOTP device.
+pub async fn setup_qr_svg(
+    services: &crate::engine::EngineServices,
+    session_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> EngineResult<Option<String>> {
+    let Some(row) = crate::store::flow_plan::Entity::find_by_id(session_id)
+        .one(&services.db)
+        .await?
+        .filter(|row| row.expires_at > now)
+    else {
+        return Ok(None);
+    };
+    let Ok(plan) = serde_json::from_value::<crate::engine::plan::FlowPlan>(row.plan) else {
+        return Ok(None);
+    };
+    let Some(id) = plan.context.get_extra::<i32>(DEVICE_KEY) else {
+        return Ok(None);
+    };
+    let Some(device) = totp_device::Entity::find_by_id(id)
+        .one(&services.db)
+        .await?
+        .filter(|d| !d.confirmed)
+    else {
+        return Ok(None);
+    };
+    let Some(owner) = user::Entity::find_by_id(device.user_id)
+        .one(&services.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(config_url_of(&services.settings, &owner, &device).and_then(|url| qr_svg(&url)))
+}
+
+/// The QR code of `text` as SVG markup (without the XML prolog), `None` when the text is too
+/// long for a QR code.
+pub fn qr_svg(text: &str) -> Option<String> {
+    use qrcode::render::svg;
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    let image = code
+        .render::<svg::Color>()
+        .min_dimensions(200, 200)
+        .dark_color(svg::Color("#000000"))
+        .light_color(svg::Color("#ffffff"))
+        .build();
+    image.find("<svg").map(|start| image[start..].to_owned())
+}
+
 /// authentik allows 6 or 8 digits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "u8", into = "u8")]
@@ -170,13 +237,7 @@ impl AuthenticatorTotpStage {
         user: &user::Model,
         device: &totp_device::Model,
     ) -> Option<ChallengeKind> {
-        let key = devices::totp_key(&cx.services.settings.mfa_keys, device)?;
-        let config_url = totp::config_url(
-            &cx.services.settings.brand_title,
-            &user.username,
-            &key,
-            devices::totp_params(device),
-        );
+        let config_url = config_url_of(&cx.services.settings, user, device)?;
         Some(ChallengeKind::AuthenticatorTotp(
             AuthenticatorTotpChallenge {
                 user: cx.pending_user_info(),
@@ -267,6 +328,19 @@ impl Stage for AuthenticatorTotpStage {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_qr_code_is_svg() {
+        let svg = super::qr_svg("otpauth://totp/keyflow:ann?secret=GEZDGNBVGY3TQOJQ").unwrap();
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.contains("<path") || svg.contains("<rect"));
+        assert!(svg.trim_end().ends_with("</svg>"));
+        assert_eq!(
+            super::qr_svg(&"x".repeat(8000)),
+            None,
+            "too long for a QR code"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -151,9 +151,14 @@ impl IdentificationStage {
             allow_show_password: password.as_ref().is_some_and(|p| p.allow_show_password),
             flow_designation: designation,
             captcha_stage: self.captcha_stage(cx).await?.map(|captcha| {
+                let shown = captcha.challenge_for(cx);
                 Box::new(EmbeddedCaptcha {
                     component: app::protocol::component::CAPTCHA.into(),
-                    captcha: captcha.challenge_for(cx),
+                    pending_user: shown.user.pending_user,
+                    pending_user_avatar: shown.user.pending_user_avatar,
+                    site_key: shown.site_key,
+                    js_url: shown.js_url,
+                    interactive: shown.interactive,
                 })
             }),
             primary_action: if designation == FlowDesignation::Authentication {

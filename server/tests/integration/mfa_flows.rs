@@ -222,6 +222,27 @@ async fn totp_set_up_while_signed_in_then_used_to_sign_in(db: Db) {
     assert!(!stored[0].confirmed);
     assert!(!stored[0].secret.contains(&hex::encode(&key)));
 
+    // The page's QR image: drawn by the server for this session's set-up, never cached; no
+    // other session gets it.
+    let qr = browser
+        .client
+        .get(browser.url("/-/flows/totp-qr.svg"))
+        .send()
+        .await
+        .expect("QR");
+    assert_eq!(qr.status(), reqwest::StatusCode::OK);
+    assert_eq!(qr.headers()["content-type"], "image/svg+xml");
+    assert_eq!(qr.headers()["cache-control"], "no-store");
+    assert!(qr.text().await.unwrap().starts_with("<svg"));
+    let stranger = server.browser();
+    let refused = stranger
+        .client
+        .get(stranger.url("/-/flows/totp-qr.svg"))
+        .send()
+        .await
+        .expect("QR");
+    assert_eq!(refused.status(), reqwest::StatusCode::NOT_FOUND);
+
     let wrong = post_signed_in(
         &browser,
         TOTP_FLOW,

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use serde_json::json;
 
 use crate::protocol::{component::CAPTCHA, CaptchaChallenge};
-use crate::ui::captcha::CaptchaWidget;
+use crate::ui::captcha::{CaptchaSite, CaptchaWidget};
 use crate::ui::form::{FieldErrors, StageCx};
 use crate::ui::pending_user::PendingUser;
 
@@ -28,17 +28,22 @@ pub fn CaptchaStage(challenge: CaptchaChallenge, stage: StageCx) -> impl IntoVie
     let on_token = Arc::new(move |token: String| {
         respond.respond(json!({"component": CAPTCHA, "token": token}));
     });
-    let message = if challenge.interactive {
+    let site = CaptchaSite {
+        site_key: challenge.site_key,
+        js_url: challenge.js_url,
+        interactive: challenge.interactive,
+    };
+    let message = if site.interactive {
         "Confirm that you are a person to continue."
     } else {
         "Checking that you are a person…"
     };
     view! {
         <div class="stage" data-component=CAPTCHA>
-            <PendingUser user=challenge.user.clone() flow=flow/>
+            <PendingUser user=challenge.user flow=flow/>
             <p class="stage-message">{message}</p>
             <FieldErrors field="token" messages=errors/>
-            <CaptchaWidget captcha=challenge on_token autostart/>
+            <CaptchaWidget captcha=site on_token autostart/>
         </div>
     }
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::protocol::{
     component::IDENTIFICATION, response_body, IdentificationChallenge, IdentificationResponse,
 };
-use crate::ui::captcha::CaptchaWidget;
+use crate::ui::captcha::{CaptchaSite, CaptchaWidget};
 use crate::ui::form::{Field, FormFields, StageCx, StageForm, SubmitButton};
 use crate::ui::links::safe_href;
 
@@ -42,7 +42,14 @@ pub fn IdentificationStage(challenge: IdentificationChallenge, stage: StageCx) -
         let on_token = std::sync::Arc::new(move |token| captcha_token.set(token));
         view! {
             <input type="hidden" name="captcha_token" prop:value=move || captcha_token.get()/>
-            <CaptchaWidget captcha=embedded.captcha on_token/>
+            <CaptchaWidget
+                captcha=CaptchaSite {
+                    site_key: embedded.site_key,
+                    js_url: embedded.js_url,
+                    interactive: embedded.interactive,
+                }
+                on_token
+            />
         }
     });
     let links: Vec<_> = [
