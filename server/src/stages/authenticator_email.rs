@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::authenticator_totp::{setup_user, SetupUser};
+use super::authenticator_totp::setup_user;
 use super::email::{address_key, minutes, take_send_attempt, too_many_attempts, SmtpSettings};
 use crate::duration::FlowDuration;
 use crate::engine::{
@@ -169,10 +169,9 @@ impl AuthenticatorEmailStage {
 
     /// The user to set up for, or how the stage ends without one.
     async fn user(&self, cx: &StageCx<'_>) -> EngineResult<Result<user::Model, StageOutcome>> {
-        let user = match setup_user(cx).await? {
-            SetupUser::User(user) => *user,
-            SetupUser::Nobody => return Ok(Err(StageOutcome::Passed)),
-            SetupUser::Unsaved => return Ok(Err(StageOutcome::Denied(None))),
+        let user = match setup_user(cx).await?.or_outcome() {
+            Ok(user) => user,
+            Err(outcome) => return Ok(Err(outcome)),
         };
         if codes::confirmed_for_stage(cx.db(), user.id, cx.stage_id)
             .await?

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::authenticator_totp::{setup_user, SetupUser};
+use super::authenticator_totp::setup_user;
 use super::email::{address_key, take_send_attempt, too_many_attempts};
 use crate::engine::{
     fields::ResponseFields,
@@ -387,19 +387,10 @@ impl AuthenticatorSmsStage {
     }
 }
 
-/// The user to set up for, or how the stage ends without one.
-async fn setup_for(cx: &StageCx<'_>) -> EngineResult<Result<user::Model, StageOutcome>> {
-    Ok(match setup_user(cx).await? {
-        SetupUser::User(user) => Ok(*user),
-        SetupUser::Nobody => Err(StageOutcome::Passed),
-        SetupUser::Unsaved => Err(StageOutcome::Denied(None)),
-    })
-}
-
 #[async_trait::async_trait]
 impl Stage for AuthenticatorSmsStage {
     async fn challenge(&self, cx: &mut StageCx<'_>) -> EngineResult<StageOutcome> {
-        let user = match setup_for(cx).await? {
+        let user = match setup_user(cx).await?.or_outcome() {
             Ok(user) => user,
             Err(outcome) => return Ok(outcome),
         };
@@ -411,7 +402,7 @@ impl Stage for AuthenticatorSmsStage {
     }
 
     async fn respond(&self, cx: &mut StageCx<'_>, response: &Value) -> EngineResult<StageOutcome> {
-        let user = match setup_for(cx).await? {
+        let user = match setup_user(cx).await?.or_outcome() {
             Ok(user) => user,
             Err(outcome) => return Ok(outcome),
         };

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::authenticator_totp::{setup_user, SetupUser};
+use super::authenticator_totp::setup_user;
 use crate::engine::{
     stage::{Stage, StageCx, StageOutcome},
     EngineResult,
@@ -117,10 +117,9 @@ impl AuthenticatorStaticStage {
 #[async_trait::async_trait]
 impl Stage for AuthenticatorStaticStage {
     async fn challenge(&self, cx: &mut StageCx<'_>) -> EngineResult<StageOutcome> {
-        let user = match setup_user(cx).await? {
-            SetupUser::User(user) => *user,
-            SetupUser::Nobody => return Ok(StageOutcome::Passed),
-            SetupUser::Unsaved => return Ok(StageOutcome::Denied(None)),
+        let user = match setup_user(cx).await?.or_outcome() {
+            Ok(user) => user,
+            Err(outcome) => return Ok(outcome),
         };
         let codes = match self.resume(cx, &user).await? {
             Some((_, codes)) => Some(codes),
@@ -138,10 +137,9 @@ impl Stage for AuthenticatorStaticStage {
     }
 
     async fn respond(&self, cx: &mut StageCx<'_>, _response: &Value) -> EngineResult<StageOutcome> {
-        let user = match setup_user(cx).await? {
-            SetupUser::User(user) => *user,
-            SetupUser::Nobody => return Ok(StageOutcome::Passed),
-            SetupUser::Unsaved => return Ok(StageOutcome::Denied(None)),
+        let user = match setup_user(cx).await?.or_outcome() {
+            Ok(user) => user,
+            Err(outcome) => return Ok(outcome),
         };
         match self.resume(cx, &user).await? {
             Some((device, _)) => {

@@ -172,6 +172,20 @@ pub(crate) enum SetupUser {
     Unsaved,
 }
 
+impl SetupUser {
+    /// The user, or how the stage ends without one (skipped for nobody, denied for a
+    /// stand-in).
+    // Only `Passed` and `Denied` are returned; the large `Show` variant never is.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn or_outcome(self) -> Result<user::Model, StageOutcome> {
+        match self {
+            SetupUser::User(user) => Ok(*user),
+            SetupUser::Nobody => Err(StageOutcome::Passed),
+            SetupUser::Unsaved => Err(StageOutcome::Denied(None)),
+        }
+    }
+}
+
 pub(crate) async fn setup_user(cx: &StageCx<'_>) -> EngineResult<SetupUser> {
     if cx
         .context
@@ -251,10 +265,9 @@ impl AuthenticatorTotpStage {
         &self,
         cx: &mut StageCx<'_>,
     ) -> EngineResult<Result<(user::Model, totp_device::Model, ChallengeKind), StageOutcome>> {
-        let user = match setup_user(cx).await? {
-            SetupUser::User(user) => *user,
-            SetupUser::Nobody => return Ok(Err(StageOutcome::Passed)),
-            SetupUser::Unsaved => return Ok(Err(StageOutcome::Denied(None))),
+        let user = match setup_user(cx).await?.or_outcome() {
+            Ok(user) => user,
+            Err(outcome) => return Ok(Err(outcome)),
         };
         let Some(device) = self.pending_device(cx, &user).await? else {
             return Ok(Err(StageOutcome::Denied(None)));
